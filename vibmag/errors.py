@@ -1,0 +1,27 @@
+"""Exceptions raised by vibmag.
+
+Every error vibmag raises on bad input derives from :class:`VibmagError`, so a
+caller can catch vibmag's own complaints apart from programming errors. Each
+also derives from the matching built-in (``ValueError``, ``FileNotFoundError``)
+so generic handlers keep working.
+"""
+
+
+class VibmagError(Exception):
+    """Base class of vibmag's own errors."""
+
+
+class RecordingError(VibmagError, ValueError):
+    """A recording is missing, truncated, corrupt or inconsistent."""
+
+
+class RecordingNotFoundError(VibmagError, FileNotFoundError):
+    """A file a recording needs does not exist."""
+
+
+class UnitError(VibmagError, ValueError):
+    """A quantity has the wrong physical dimension or cannot be parsed."""
+
+
+class OverwriteError(VibmagError, FileExistsError):
+    """Writing would overwrite a file the user made (or an input recording)."""

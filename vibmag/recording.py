@@ -1,0 +1,177 @@
+"""The recording layout every vibmag reader returns (API.md, "Recordings").
+
+A recording is an :class:`xarray.Dataset` with
+
+* ``frames``: float32 intensities in [0, 1], dims ``("time", "y", "x")`` for
+  mono or ``("time", "y", "x", "channel")`` for colour; NumPy-backed for small
+  recordings, dask-backed (lazy) for large ones; ``units`` "1".
+* coordinates ``time`` (s, 0 at the first frame), ``y`` and ``x`` (pixel
+  indices, ``units`` "px");
+* attrs ``frame_rate`` (capture rate, a string pint parses, e.g. ``"15000 Hz"``),
+  ``pixel_size`` when known (``"0.05 mm"``), ``source``, ``bit_depth`` and
+  whatever the file's header said, as plain strings and numbers.
+
+:func:`make_recording` is the one place that builds this layout, so every
+reader, the synthetic scenes and in-memory arrays agree on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from .errors import RecordingError
+from .units import format_quantity, frequency_hz, length_mm
+
+__all__ = [
+    "make_recording",
+    "frame_rate_hz",
+    "pixel_size_mm",
+    "iter_frame_chunks",
+    "LAZY_CHUNK_BYTES",
+]
+
+#: Target size of one lazy chunk of frames (float32), in bytes.
+LAZY_CHUNK_BYTES = 64 * 2**20
+
+
+def make_recording(
+    frames,
+    *,
+    frame_rate,
+    pixel_size=None,
+    bit_depth: int | None = None,
+    source: str = "array",
+    attrs: Mapping | None = None,
+    check_finite: bool = True,
+) -> xr.Dataset:
+    """Wrap raw frames into vibmag's recording Dataset.
+
+    Parameters
+    ----------
+    frames : array-like or dask array, shape (time, y, x) or (time, y, x, channel)
+        Integer sensor counts (scaled by ``2**bit_depth - 1``) or floats that
+        are already intensities in [0, 1]. Dask arrays stay lazy.
+    frame_rate : str or pint.Quantity
+        Capture rate, e.g. ``"15000 Hz"``.
+    pixel_size : str or pint.Quantity, optional
+        Size of one pixel on the object, e.g. ``"0.05 mm"``.
+    bit_depth : int, optional
+        Effective bits of integer data; default: the dtype's full range.
+    source : str
+        Where the frames came from (a path, or ``"array"``).
+    attrs : mapping, optional
+        Extra metadata (header fields) stored in the Dataset's attrs.
+    check_finite : bool
+        Refuse NaN or infinite values in float frames held in memory.
+
+    Returns
+    -------
+    xarray.Dataset
+        The recording layout described in this module's docstring.
+
+    Raises
+    ------
+    RecordingError
+        On a wrong number of dimensions, an empty recording, a bit depth that
+        does not fit the dtype, or non-finite values.
+    """
+    frames = frames if isinstance(frames, da.Array) else np.asarray(frames)
+    _check_frame_shape(frames.shape, source)
+    rate_hz = frequency_hz(frame_rate)
+    if rate_hz <= 0:
+        raise RecordingError(f"{source}: frame rate must be positive, got {frame_rate!r}")
+    intensities, bit_depth = _to_intensities(frames, bit_depth, source, check_finite)
+    dims = ("time", "y", "x", "channel")[: intensities.ndim]
+    n_time, n_y, n_x = intensities.shape[:3]
+    coords = {
+        "time": ("time", np.arange(n_time) / rate_hz, {"units": "s", "long_name": "time"}),
+        "y": ("y", np.arange(n_y), {"units": "px"}),
+        "x": ("x", np.arange(n_x), {"units": "px"}),
+    }
+    all_attrs = {k: v for k, v in dict(attrs or {}).items() if v is not None}
+    all_attrs.update(frame_rate=format_quantity(rate_hz, "Hz"), source=str(source))
+    if bit_depth is not None:
+        all_attrs["bit_depth"] = int(bit_depth)
+    if pixel_size is not None:
+        all_attrs["pixel_size"] = format_quantity(length_mm(pixel_size), "mm")
+    frames_da = xr.DataArray(intensities, dims=dims, attrs={"units": "1", "long_name": "intensity"})
+    return xr.Dataset({"frames": frames_da}, coords=coords, attrs=all_attrs)
+
+
+def _check_frame_shape(shape: tuple, source: str) -> None:
+    """Raise RecordingError unless ``shape`` is (time, y, x) or (time, y, x, channel<=4), non-empty."""
+    if len(shape) not in (3, 4):
+        raise RecordingError(
+            f"{source}: frames must be shaped (time, y, x) or (time, y, x, channel), got shape {shape}"
+        )
+    if len(shape) == 4 and not 1 <= shape[3] <= 4:
+        raise RecordingError(f"{source}: the channel axis (last) must hold 1 to 4 channels, got {shape[3]}")
+    if min(shape[:3]) == 0:
+        raise RecordingError(f"{source}: the recording is empty (shape {shape})")
+
+
+def _to_intensities(frames, bit_depth, source, check_finite):
+    """Scale integer counts or check float intensities; return (float32 array, bit depth or None)."""
+    dtype = np.dtype(frames.dtype)
+    if np.issubdtype(dtype, np.integer) or dtype == np.bool_:
+        max_bits = 1 if dtype == np.bool_ else dtype.itemsize * 8
+        bits = max_bits if bit_depth is None else int(bit_depth)
+        if not 1 <= bits <= max_bits:
+            raise RecordingError(f"{source}: bit depth {bit_depth} does not fit {dtype} data (1..{max_bits} bits)")
+        scale = np.float32(1.0 / (2**bits - 1))
+        return frames.astype(np.float32) * scale, bits
+    if np.issubdtype(dtype, np.floating):
+        if bit_depth is not None:
+            raise RecordingError(f"{source}: bit_depth applies to integer data; float frames are intensities in [0, 1]")
+        out = frames.astype(np.float32)
+        if check_finite and not isinstance(out, da.Array) and not np.isfinite(out).all():
+            bad = int(np.size(out) - np.isfinite(out).sum())
+            raise RecordingError(f"{source}: frames hold {bad} NaN or infinite values")
+        return out, None
+    raise RecordingError(f"{source}: unsupported pixel type {dtype}; expected integer or float data")
+
+
+def frame_rate_hz(ds: xr.Dataset | xr.DataArray) -> float:
+    """The capture rate of a recording (or of data derived from one), in Hz.
+
+    Read from the ``frame_rate`` attribute; data without it but with a
+    uniformly sampled ``time`` coordinate get the rate from that.
+    """
+    if "frame_rate" in ds.attrs:
+        return frequency_hz(ds.attrs["frame_rate"])
+    if "time" in ds.coords and ds.sizes.get("time", 0) > 1:
+        steps = np.diff(np.asarray(ds["time"].values, dtype=float))
+        if np.allclose(steps, steps[0], rtol=1e-6) and steps[0] > 0:
+            return 1.0 / float(steps[0])
+    raise RecordingError("no frame_rate attribute and no uniformly sampled time coordinate")
+
+
+def pixel_size_mm(ds: xr.Dataset | xr.DataArray) -> float | None:
+    """The pixel size on the object in mm, or None when the recording does not say."""
+    value = ds.attrs.get("pixel_size")
+    return None if value in (None, "") else length_mm(value)
+
+
+def iter_frame_chunks(ds: xr.Dataset, chunk_frames: int = 64) -> Iterator[tuple[slice, np.ndarray]]:
+    """Yield ``(time_slice, frames)`` over a recording, ``chunk_frames`` at a time.
+
+    Only one chunk is in memory at once, so this streams lazily loaded
+    recordings of any length. ``frames`` is a float32 NumPy array shaped
+    (n, y, x) or (n, y, x, channel).
+    """
+    if chunk_frames < 1:
+        raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+    n_time = ds.sizes["time"]
+    for start in range(0, n_time, chunk_frames):
+        window = slice(start, min(start + chunk_frames, n_time))
+        yield window, np.asarray(ds["frames"].isel(time=window).values, dtype=np.float32)
+
+
+def lazy_time_chunks(frame_shape: tuple, itemsize: int = 4) -> int:
+    """Frames per lazy chunk so one chunk of float32 frames is about LAZY_CHUNK_BYTES."""
+    frame_bytes = int(np.prod(frame_shape)) * itemsize
+    return max(1, LAZY_CHUNK_BYTES // max(frame_bytes, 1))
