@@ -122,8 +122,7 @@ def _to_intensities(frames, bit_depth, source, check_finite):
         bits = max_bits if bit_depth is None else int(bit_depth)
         if not 1 <= bits <= max_bits:
             raise RecordingError(f"{source}: bit depth {bit_depth} does not fit {dtype} data (1..{max_bits} bits)")
-        scale = np.float32(1.0 / (2**bits - 1))
-        return frames.astype(np.float32) * scale, bits
+        return frames.astype(np.float32) / np.float32(2**bits - 1), bits
     if np.issubdtype(dtype, np.floating):
         if bit_depth is not None:
             raise RecordingError(f"{source}: bit_depth applies to integer data; float frames are intensities in [0, 1]")

@@ -46,9 +46,11 @@ __all__ = [
 ]
 
 ureg = pint.UnitRegistry(on_redefinition="ignore")
-# The default registry's "pixel" is a printing unit and "rpm" is 2*pi rad/min
+# The default registry's "px" is a CSS pixel (1/96 inch) and "rpm" is 2*pi rad/min
 # (so 1200 rpm would be 125.7 Hz). vibmag wants a pixel that never silently
-# becomes a length, and rpm as a rotation rate: 1 rpm = 1/60 Hz.
+# becomes a length (pint's image pixel, its own dimension), and rpm as a
+# rotation rate: 1 rpm = 1/60 Hz.
+ureg.define("pixel = [printing_unit] = px")
 ureg.define("revolutions_per_minute = 1 / minute = rpm")
 Quantity = ureg.Quantity
 PIXEL = ureg.Unit("px")
@@ -109,7 +111,7 @@ def _parse_string(text: str, expected: str) -> pint.Quantity:
         quantity = ureg.Quantity(text.strip())
     except (pint.errors.PintError, ValueError, TypeError, AttributeError, SyntaxError) as exc:
         raise UnitError(f"cannot parse {text!r}: expected {expected}") from exc
-    if not isinstance(quantity, pint.Quantity):
+    if not isinstance(quantity, pint.Quantity) or (quantity.unitless and not any(c.isalpha() for c in text.replace("e", ""))):
         raise UnitError(f"{text!r} has no unit: expected {expected}")
     return quantity
 

@@ -1,0 +1,32 @@
+# vibmag developer tasks. `make demo` and `make test` set everything up on a
+# fresh machine (a virtual environment in .venv) and are the README's Quickstart.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of PyTorch, installed before vibmag when the environment has no
+# torch, so pip never pulls the multi-GB CUDA packages. Override for a GPU build:
+#   make TORCH_SPEC="torch" setup
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev,dask,bench
+
+.PHONY: setup demo test test-slow bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+demo: setup
+	$(VENV)/bin/vibmag demo --output vibmag-demo --overwrite
+
+test: setup
+	$(PY) -m pytest
+
+test-slow: setup
+	$(PY) -m pytest -m slow
+
+clean:
+	rm -rf $(VENV) vibmag-demo .pytest_cache .hypothesis

@@ -1,0 +1,40 @@
+"""Vibration analysis on displacement fields and any data with a ``time`` dim.
+
+Filters (zero-phase, along ``time``): :func:`bandpass`, :func:`lowpass`,
+:func:`highpass`, :func:`bandstop`. Spectra: :func:`spectrum` (amplitude or
+PSD, averaged over a region) and :func:`find_peaks`. Regions:
+:func:`region_mask`, :func:`waveform`, :func:`orbit`. Operating deflection
+shapes: :func:`deflection_shape`, :func:`shape_magnitude`,
+:func:`shape_phase`, :func:`mac`. Units: :func:`to_physical` (px -> mm),
+:func:`with_rpm`. Importing this package also registers the ``.vib``
+DataArray accessor, which delegates to these functions.
+"""
+
+from . import accessor  # noqa: F401  (registers DataArray.vib)
+from .conversions import to_physical, with_rpm
+from .errors import AnalysisError, BandError, RegionError
+from .filters import bandpass, bandstop, highpass, lowpass
+from .regions import orbit, region_mask, waveform
+from .shapes import deflection_shape, mac, shape_magnitude, shape_phase
+from .spectra import find_peaks, spectrum
+
+__all__ = [
+    "bandpass",
+    "lowpass",
+    "highpass",
+    "bandstop",
+    "spectrum",
+    "find_peaks",
+    "region_mask",
+    "waveform",
+    "orbit",
+    "deflection_shape",
+    "shape_magnitude",
+    "shape_phase",
+    "mac",
+    "to_physical",
+    "with_rpm",
+    "AnalysisError",
+    "BandError",
+    "RegionError",
+]

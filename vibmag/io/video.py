@@ -1,0 +1,634 @@
+"""Videos: read ffmpeg formats (.mp4, .avi, .mov, .gif, ...) as recordings; write MP4 and GIF.
+
+Reading decodes with the ffmpeg binary that ships with ``imageio-ffmpeg``.
+A container stores a *playback* rate, not the capture rate of the camera, so
+:func:`read_video` uses the container's rate only when no ``frame_rate`` is
+given, and says so in ``attrs["frame_rate_source"]``.
+
+Writing (:func:`write_video`) streams frames to ffmpeg (MP4, H.264, yuv420p)
+or Pillow (GIF), optionally with a second recording side by side, text labels
+and a time stamp drawn in a band *above* the frames (the frames themselves are
+never drawn over), and replaces the output file atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import subprocess
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dask
+import dask.array as da
+import imageio_ffmpeg
+import numpy as np
+import xarray as xr
+from PIL import Image, ImageDraw, ImageFont
+
+from ..errors import OverwriteError, RecordingError, RecordingNotFoundError
+from ..recording import frame_rate_hz, lazy_time_chunks, make_recording
+from ..units import format_quantity, frequency_hz
+
+__all__ = ["read_video", "write_video"]
+
+logger = logging.getLogger(__name__)
+
+#: ``attrs["frame_rate_source"]`` when the rate comes from the video container.
+CONTAINER_RATE_SOURCE = "container (playback rate; pass frame_rate= for the capture rate)"
+#: Largest channel difference (8-bit counts) of a video still read as mono:
+#: lossy codecs leave a count or two of chroma noise in grey content.
+MONO_TOLERANCE = 2
+#: Default playback rate ceiling of written videos, in frames per second.
+MAX_DEFAULT_FPS = 30.0
+#: GIF players show at most 50 frames per second (delays are whole 1/100 s).
+GIF_MAX_FPS = 50.0
+#: Output formats of :func:`write_video`, by file suffix.
+VIDEO_SUFFIXES = (".mp4", ".gif")
+#: FFmpeg's AV_NOPTS_VALUE: a packet without a presentation time stamp.
+_NO_PTS = -(2**63)
+
+
+@dataclass(frozen=True, eq=False)
+class VideoInfo:
+    """What ffmpeg reports about a video's first video stream."""
+
+    width: int
+    height: int
+    fps: float | None  # the container's (playback) rate, frames per second
+    codec: str
+    frame_times: np.ndarray = field(repr=False)  # presentation time of every frame, s, in order
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.frame_times)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_video(path, *, frame_rate=None, pixel_size=None) -> xr.Dataset:
+    """Read a video file (any format ffmpeg decodes) as a recording.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.mp4``, ``.avi``, ``.mov``, ``.gif``, ...
+    frame_rate : str or pint.Quantity, optional
+        Capture rate, e.g. ``"15000 Hz"``. Default: the container's rate,
+        which is usually the *playback* rate; ``attrs["frame_rate_source"]``
+        records which one was used.
+    pixel_size : str or pint.Quantity, optional
+        Size of one pixel on the object, e.g. ``"0.05 mm"``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``frames`` float32 in [0, 1] (8-bit counts / 255), dims
+        (time, y, x) when every channel is equal (grey video) or
+        (time, y, x, channel=3) for colour. Videos whose decoded frames
+        exceed :data:`vibmag.recording.LAZY_CHUNK_BYTES` (as float32) are
+        dask-backed and decoded chunk by chunk on access; smaller ones are
+        decoded at once.
+
+    Raises
+    ------
+    RecordingNotFoundError
+        If the file does not exist.
+    RecordingError
+        If ffmpeg cannot read it as a video, it holds no video frames, or it
+        states no frame rate and none was given.
+
+    Notes
+    -----
+    Frames are decoded as stored (rotation metadata is ignored), 8 bits per
+    channel. A lazy chunk seeks to just before its first frame and keeps the
+    frames from that frame's time stamp on; where seeking fails (e.g. MPEG-TS
+    without an index) it decodes from the start of the file instead.
+    Grey is detected from all frames when decoded at once, else from the
+    first, middle and last frame.
+    """
+    path = _existing_file(path)
+    info = probe_video(path)
+    if frame_rate is not None:
+        rate, rate_source = frame_rate, "user"
+    elif info.fps:
+        rate, rate_source = format_quantity(info.fps, "Hz"), CONTAINER_RATE_SOURCE
+    else:
+        raise RecordingError(f"{path}: the video states no frame rate; pass frame_rate= (e.g. '15000 Hz')")
+    frames = _video_frames(path, info)
+    if _is_mono(path, info, frames):
+        frames = _channel_mean(frames)
+    attrs = {
+        "frame_rate_source": rate_source,
+        "container_frame_rate": None if info.fps is None else format_quantity(info.fps, "Hz"),
+        "codec": info.codec,
+    }
+    return make_recording(frames, frame_rate=rate, pixel_size=pixel_size, bit_depth=8, source=str(path), attrs=attrs)
+
+
+def probe_video(path) -> VideoInfo:
+    """Size, container rate, codec and frame time stamps of a video's first video stream.
+
+    Lists the stream's packets (ffmpeg's ``framemd5`` muxer with stream copy,
+    original time stamps kept), so nothing is decoded.
+
+    Raises
+    ------
+    RecordingError
+        If ffmpeg cannot open the file as media, or it holds no video frames.
+    """
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-noautorotate", "-copyts", "-i", str(path)]
+    cmd += ["-map", "0:v:0?", "-c", "copy", "-f", "framemd5", "-"]
+    result = subprocess.run(cmd, capture_output=True, check=False)
+    log = result.stderr.decode(errors="replace")
+    if "Input #0" not in log:
+        raise RecordingError(f"{path}: not a video file ffmpeg can read ({_last_line(log)})")
+    stream = re.search(r"Stream #0:\d+.*?: Video: (.*)", log)
+    if stream is None:
+        raise RecordingError(f"{path}: holds no video frames (no video stream)")
+    frame_times = _packet_times(result.stdout.decode(errors="replace"))
+    if frame_times.size == 0:
+        raise RecordingError(f"{path}: holds no video frames (zero-frame video)")
+    return _parse_stream_line(stream.group(1), frame_times, path)
+
+
+def _packet_times(listing: str) -> np.ndarray:
+    """Sorted presentation times (s) from a framemd5 listing ('#tb 0: 1/30', then 'stream, dts, pts, ...')."""
+    timebase = re.search(r"#tb 0: (\d+)/(\d+)", listing)
+    rows = [line.split(",") for line in listing.splitlines() if line and not line.startswith("#")]
+    if timebase is None or not rows:
+        return np.empty(0)
+    stamps = np.array([[int(row[1]), int(row[2])] for row in rows], dtype=np.int64)
+    pts = stamps[:, 1] if (stamps[:, 1] != _NO_PTS).all() else stamps[:, 0]
+    return np.sort(pts) * (int(timebase.group(1)) / int(timebase.group(2)))
+
+
+def _parse_stream_line(line: str, frame_times: np.ndarray, path) -> VideoInfo:
+    """VideoInfo from ffmpeg's 'Video: h264 (High) ..., yuv420p, 64x48, 25 fps, 25 tbr' line."""
+    size = re.search(r", (\d+)x(\d+)", line)
+    if size is None:
+        raise RecordingError(f"{path}: ffmpeg reports no frame size for the video stream ({line})")
+    rate = re.search(r"([\d.]+)(k?) fps", line) or re.search(r"([\d.]+)(k?) tbr", line)
+    fps = float(rate.group(1)) * (1000 if rate.group(2) else 1) if rate else 0.0
+    return VideoInfo(
+        width=int(size.group(1)),
+        height=int(size.group(2)),
+        fps=fps or None,
+        codec=line.split(",")[0].split()[0],
+        frame_times=frame_times,
+    )
+
+
+def _video_frames(path: Path, info: VideoInfo):
+    """All frames as uint8 (time, y, x, 3): NumPy if one chunk holds them, else dask."""
+    per_chunk = lazy_time_chunks((info.height, info.width, 3))
+    if per_chunk >= info.n_frames:
+        return decode_frames(path, info, start=0, count=info.n_frames)
+    blocks = []
+    for start in range(0, info.n_frames, per_chunk):
+        count = min(per_chunk, info.n_frames - start)
+        block = dask.delayed(_decode_chunk, pure=True)(path, (info.height, info.width), count, *_seek_window(info, start))
+        blocks.append(da.from_delayed(block, shape=(count, info.height, info.width, 3), dtype=np.uint8))
+    return da.concatenate(blocks, axis=0)
+
+
+def decode_frames(path, info: VideoInfo, *, start: int, count: int) -> np.ndarray:
+    """Decode frames ``start`` to ``start + count`` as uint8 RGB, shape (count, y, x, 3)."""
+    return _decode_chunk(path, (info.height, info.width), count, *_seek_window(info, start))
+
+
+def _seek_window(info: VideoInfo, start: int) -> tuple[float | None, float | None]:
+    """(seek, keep_from) for frame ``start``, s: seek to the previous frame (relative to the
+    first), keep frames from midway between it and ``start``; (None, None) for frame 0."""
+    if start == 0:
+        return None, None
+    times = info.frame_times
+    return float(times[start - 1] - times[0]), float(times[start - 1] + times[start]) / 2
+
+
+def _decode_chunk(path, size: tuple[int, int], count: int, seek: float | None, keep_from: float | None) -> np.ndarray:
+    """Decode ``count`` frames from time stamp ``keep_from`` on, seeking to ``seek`` first.
+
+    Falls back to decoding from the start of the file when the seek yields
+    too few frames.
+    """
+    frames = _run_decoder(path, size, count, seek, keep_from)
+    if frames is None and seek is not None:
+        logger.debug("%s: seeking to %.6f s failed; decoding from the start", path, seek)
+        frames = _run_decoder(path, size, count, None, keep_from)
+    if frames is None:
+        raise RecordingError(f"{path}: could not decode {count} frames from t = {keep_from or 0:.6f} s on")
+    return frames
+
+
+def _run_decoder(path, size, count, seek, keep_from) -> np.ndarray | None:
+    """One ffmpeg run decoding to RGB24; None if it failed or gave fewer than ``count`` frames."""
+    height, width = size
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-noautorotate", "-copyts"]
+    if seek is not None:
+        cmd += ["-ss", f"{seek:.9f}"]
+    cmd += ["-i", str(path), "-map", "0:v:0", "-frames:v", str(count), "-fps_mode", "passthrough"]
+    if keep_from is not None:
+        cmd += ["-vf", f"select='gte(t,{keep_from:.9f})'"]
+    cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    result = subprocess.run(cmd, capture_output=True, check=False)
+    frame_bytes = height * width * 3
+    if result.returncode != 0 or len(result.stdout) != count * frame_bytes:
+        logger.debug("%s: ffmpeg gave %d bytes of %d (%s)", path, len(result.stdout), count * frame_bytes,
+                     _last_line(result.stderr.decode(errors="replace")))
+        return None
+    return np.frombuffer(result.stdout, dtype=np.uint8).reshape(count, height, width, 3)
+
+
+def _is_mono(path: Path, info: VideoInfo, frames) -> bool:
+    """True when the channels agree within MONO_TOLERANCE (all frames, or first/middle/last if lazy)."""
+    if isinstance(frames, np.ndarray):
+        sample = frames
+    else:
+        picks = sorted({0, info.n_frames // 2, info.n_frames - 1})
+        sample = np.concatenate([decode_frames(path, info, start=i, count=1) for i in picks])
+    spread = sample.max(axis=-1).astype(np.int16) - sample.min(axis=-1)
+    return int(spread.max()) <= MONO_TOLERANCE
+
+
+def _channel_mean(frames):
+    """(time, y, x, 3) uint8 -> (time, y, x) uint8, the rounded mean of the channels."""
+    total = frames.astype(np.uint16).sum(axis=-1)
+    return ((total + 1) // 3).astype(np.uint8)
+
+
+def _existing_file(path) -> Path:
+    """``path`` as a Path; RecordingNotFoundError if it is not an existing file."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecordingNotFoundError(f"{path}: no such file")
+    return path
+
+
+def _last_line(text: str) -> str:
+    """The last non-empty line of ffmpeg's log (its error message), or ''."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class _Frames:
+    """A stream source for writing: frames (time, y, x[, channel]) and what is known about them."""
+
+    data: object  # NumPy or dask array, or anything sliceable along time
+    channels: int  # 1 or 3 after dropping alpha
+    times: np.ndarray | None  # seconds, one per frame
+    capture_rate: float | None  # Hz
+    source: str | None  # the recording's own file
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.data.shape[:3])
+
+
+def write_video(
+    ds_or_frames,
+    path,
+    *,
+    fps=None,
+    side_by_side=None,
+    labels: Sequence[str] | None = None,
+    timestamp: bool = False,
+    gap: int = 8,
+    overwrite: bool = False,
+    quality: float = 8,
+    chunk_frames: int = 64,
+) -> Path:
+    """Write frames to an MP4 (H.264) or GIF file for viewing.
+
+    Parameters
+    ----------
+    ds_or_frames : xarray.Dataset, xarray.DataArray or array, shape (time, y, x[, channel])
+        A recording (its ``frames``), a DataArray of frames, or an array of
+        floats in [0, 1] (clipped, then rounded to ``round(value * 255)``) or
+        uint8 counts. A fourth channel (alpha) is dropped.
+    path : str or os.PathLike
+        Output file; ``.mp4`` or ``.gif``.
+    fps : float or str, optional
+        Playback rate in frames per second (``24``, ``"24 Hz"``). Default:
+        ``min(capture rate, 30)``, so a 15 kHz recording plays slowly; 30 for
+        arrays without a rate. Stored in the file and logged.
+    side_by_side : Dataset, DataArray or array, optional
+        Second frames of the same (time, y, x) shape, shown to the right of
+        the first after a gap of ``gap`` black pixels columns.
+    labels : sequence of str, optional
+        One text per panel (e.g. ``("original", "magnified x20")``), drawn in
+        a black band above the frames with Pillow's default font.
+    timestamp : bool
+        Draw each frame's time (the recording's ``time`` coordinate, s) in the
+        band above the frames.
+    gap : int
+        Width of the black gap between side-by-side panels, in px.
+    overwrite : bool
+        Replace an existing file. A recording's own source file is never
+        overwritten.
+    quality : float
+        MP4 quality, 1 (smallest) to 10 (lossless luma); imageio-ffmpeg maps
+        it to the H.264 CRF ``int((1 - quality / 10) * 51)``, so 8 is CRF 10.
+    chunk_frames : int
+        Frames held in memory at once while streaming to an MP4 (a GIF is
+        assembled in memory by Pillow).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    OverwriteError
+        If ``path`` exists and ``overwrite`` is False, or is a source file of
+        the frames.
+    ValueError
+        On an unsupported suffix, frame shape, dtype or non-finite values,
+        mismatched side-by-side shapes, a wrong number of labels, or a time
+        stamp for frames without a time coordinate.
+
+    Notes
+    -----
+    Convention: MP4 frames are padded to even width and height by repeating
+    the last row/column (yuv420p needs even sizes). The file is written to a
+    temporary name in the same folder and renamed over ``path`` only when
+    complete, so a failure leaves no partial output. GIF frame delays are
+    whole hundredths of a second, so the GIF rate is ``100 / round(100 / fps)``
+    and at most 50 fps; Pillow merges identical consecutive GIF frames into
+    one longer frame.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        raise ValueError(f"{path}: write_video writes {' or '.join(VIDEO_SUFFIXES)} files, not {suffix!r}")
+    panels = [_as_frames(ds_or_frames, "ds_or_frames")]
+    if side_by_side is not None:
+        panels.append(_as_frames(side_by_side, "side_by_side"))
+        if panels[1].shape != panels[0].shape:
+            raise ValueError(
+                f"side_by_side frames must match (time, y, x) = {panels[0].shape}, got {panels[1].shape}"
+            )
+    _check_output(path, panels, overwrite=overwrite)
+    layout = _Layout.for_panels(panels, labels=labels, timestamp=timestamp, gap=gap)
+    fps = _playback_fps(fps, panels[0].capture_rate, gif=suffix == ".gif")
+    comment = _rate_comment(fps, panels[0].capture_rate)
+    logger.info("writing %s: %d frames at %g fps (%s)", path, panels[0].shape[0], fps, comment)
+    canvases = _canvases(panels, layout, chunk_frames=chunk_frames)
+    with _atomic_output(path) as tmp:
+        if suffix == ".gif":
+            _write_gif(tmp, canvases, fps=fps, comment=comment)
+        else:
+            _write_mp4(tmp, canvases, fps=fps, quality=quality, comment=comment, n_frames=panels[0].shape[0])
+    return path
+
+
+def _as_frames(obj, name: str) -> _Frames:
+    """Unpack a recording, DataArray or array into a _Frames stream source."""
+    times = capture_rate = source = None
+    if isinstance(obj, xr.Dataset):
+        source = obj.attrs.get("source")
+        if "frames" not in obj:
+            raise ValueError(f"{name}: the Dataset has no 'frames' variable")
+        obj = obj["frames"].assign_attrs({**obj.attrs, **obj["frames"].attrs})
+    if isinstance(obj, xr.DataArray):
+        source = source or obj.attrs.get("source")
+        if "time" in obj.coords:
+            times = np.asarray(obj["time"].values, dtype=float)
+        try:
+            capture_rate = frame_rate_hz(obj)
+        except RecordingError:
+            capture_rate = None
+        data = obj.data
+    else:
+        data = obj if isinstance(obj, da.Array) else np.asarray(obj)
+    if data.ndim not in (3, 4) or min(data.shape) == 0:
+        raise ValueError(f"{name}: frames must be shaped (time, y, x) or (time, y, x, channel), got {data.shape}")
+    channels = 1 if data.ndim == 3 else data.shape[3]
+    if channels not in (1, 3, 4):
+        raise ValueError(f"{name}: frames need 1, 3 or 4 (RGBA) channels, got {channels}")
+    if data.ndim == 4:
+        data = data[..., : min(channels, 3)]
+    return _Frames(data, min(channels, 3), times, capture_rate, source)
+
+
+def _check_output(path: Path, panels: list[_Frames], *, overwrite: bool) -> None:
+    """Refuse to replace a source recording always, and an existing file unless ``overwrite``."""
+    for panel in panels:
+        if panel.source and _same_file(path, Path(panel.source)):
+            raise OverwriteError(f"{path}: is the source recording of these frames; write elsewhere")
+    if path.exists() and not overwrite:
+        raise OverwriteError(f"{path}: already exists; pass overwrite=True to replace it")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path}: the output folder {path.parent} does not exist")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True if ``a`` and ``b`` name the same file (resolving links and relative parts)."""
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def _playback_fps(fps, capture_rate: float | None, *, gif: bool) -> float:
+    """The playback rate to write, in frames per second."""
+    if fps is None:
+        fps = min(capture_rate, MAX_DEFAULT_FPS) if capture_rate else MAX_DEFAULT_FPS
+    else:
+        fps = frequency_hz(fps, bare_unit="Hz")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if gif:
+        if fps > GIF_MAX_FPS:
+            raise ValueError(f"GIF players show at most {GIF_MAX_FPS:g} fps, got fps={fps:g}; write an MP4")
+        fps = 100.0 / max(2, round(100.0 / fps))
+    return float(fps)
+
+
+def _rate_comment(fps: float, capture_rate: float | None) -> str:
+    """A note of playback and capture rate stored in the file's comment."""
+    if not capture_rate:
+        return f"vibmag: played at {fps:g} fps"
+    return f"vibmag: played at {fps:g} fps, captured at {capture_rate:g} Hz ({capture_rate / fps:.4g}x slow motion)"
+
+
+@contextmanager
+def _atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it onto ``path`` on success, delete it on failure."""
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.partial{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where panels, gap and the text band go on each output canvas."""
+
+    height: int  # of one panel, px
+    width: int  # of one panel, px
+    channels: int  # 1 (grey) or 3 (RGB) on the canvas
+    n_panels: int
+    gap: int
+    band: int  # height of the text band above the panels, px (0: none)
+    labels: tuple[str, ...]
+    time_format: str | None  # e.g. "t = {:.5f} s", or None for no time stamp
+    font: object  # a Pillow font, or None without a band
+
+    @classmethod
+    def for_panels(cls, panels: list[_Frames], *, labels, timestamp: bool, gap: int) -> _Layout:
+        _, height, width = panels[0].shape
+        labels = tuple(labels or ())
+        if labels and len(labels) != len(panels):
+            raise ValueError(f"labels needs one text per panel ({len(panels)}), got {len(labels)}")
+        if gap < 0:
+            raise ValueError(f"gap must be >= 0 px, got {gap}")
+        time_format = _time_format(panels[0].times) if timestamp else None
+        font = ImageFont.load_default(size=max(10, width // 32)) if labels or timestamp else None
+        band = _band_height(font) if font is not None else 0
+        channels = max(panel.channels for panel in panels)
+        return cls(height, width, channels, len(panels), gap, band, labels, time_format, font)
+
+    @property
+    def canvas_shape(self) -> tuple[int, ...]:
+        shape = (self.band + self.height, self.n_panels * self.width + (self.n_panels - 1) * self.gap)
+        return shape if self.channels == 1 else (*shape, 3)
+
+    def panel_left(self, index: int) -> int:
+        return index * (self.width + self.gap)
+
+
+def _time_format(times: np.ndarray | None) -> str:
+    """A format for time stamps with enough decimals to tell frames apart."""
+    if times is None:
+        raise ValueError("timestamp=True needs a recording (Dataset or DataArray) with a time coordinate")
+    steps = np.diff(times)
+    step = float(np.median(steps)) if steps.size else 1e-3
+    decimals = min(9, max(0, math.ceil(-math.log10(step)) + 1)) if step > 0 else 3
+    return "t = {:.%df} s" % decimals
+
+
+def _band_height(font) -> int:
+    """Height of a text band that fits one line of ``font`` with a small margin, px."""
+    top, bottom = font.getbbox("Ag|t=0.1")[1::2]
+    return int(bottom - min(top, 0)) + 6
+
+
+def _canvases(panels: list[_Frames], layout: _Layout, *, chunk_frames: int) -> Iterator[np.ndarray]:
+    """Yield each output frame as uint8 (rows, cols[, 3]), ``chunk_frames`` input frames at a time."""
+    if chunk_frames < 1:
+        raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+    n_time = panels[0].shape[0]
+    for start in range(0, n_time, chunk_frames):
+        window = slice(start, min(start + chunk_frames, n_time))
+        blocks = [_to_uint8(np.asarray(panel.data[window]), layout.channels) for panel in panels]
+        for offset, frames in enumerate(zip(*blocks)):
+            yield _compose(frames, layout, start + offset, panels[0].times)
+
+
+def _to_uint8(block: np.ndarray, channels: int) -> np.ndarray:
+    """Frames as uint8: floats clipped to [0, 1] and rounded from value * 255; grey made RGB if needed."""
+    if block.dtype == np.uint8:
+        out = block
+    elif np.issubdtype(block.dtype, np.floating):
+        if not np.isfinite(block).all():
+            raise ValueError("frames hold NaN or infinite values; cannot write them as video")
+        out = np.rint(np.clip(block, 0.0, 1.0) * 255.0).astype(np.uint8)
+    else:
+        raise ValueError(f"frames must be floats in [0, 1] or uint8 counts, got dtype {block.dtype}")
+    if out.ndim == 4 and out.shape[-1] == 1:
+        out = out[..., 0]
+    if channels == 3 and out.ndim == 3:
+        out = np.repeat(out[..., None], 3, axis=-1)
+    return out
+
+
+def _compose(frames: tuple[np.ndarray, ...], layout: _Layout, index: int, times) -> np.ndarray:
+    """One canvas: the panels side by side below the text band, with labels and time stamp drawn."""
+    canvas = np.zeros(layout.canvas_shape, dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        left = layout.panel_left(i)
+        canvas[layout.band :, left : left + layout.width] = frame
+    if layout.band == 0:
+        return canvas
+    image = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(image)
+    white = 255 if layout.channels == 1 else (255, 255, 255)
+    for i, label in enumerate(layout.labels):
+        draw.text((layout.panel_left(i) + 3, 3), label, fill=white, font=layout.font)
+    if layout.time_format is not None:
+        text = layout.time_format.format(times[index])
+        right = draw.textbbox((0, 0), text, font=layout.font)[2]
+        draw.text((canvas.shape[1] - right - 3, 3), text, fill=white, font=layout.font)
+    return np.asarray(image)
+
+
+def _pad_even(frame: np.ndarray) -> np.ndarray:
+    """Repeat the last row and/or column so height and width are even (yuv420p)."""
+    pad_rows, pad_cols = frame.shape[0] % 2, frame.shape[1] % 2
+    if not pad_rows and not pad_cols:
+        return frame
+    pad = [(0, pad_rows), (0, pad_cols)] + [(0, 0)] * (frame.ndim - 2)
+    return np.pad(frame, pad, mode="edge")
+
+
+def _write_mp4(tmp: Path, canvases: Iterator[np.ndarray], *, fps, quality, comment, n_frames) -> None:
+    """Stream canvases to an H.264 MP4 through imageio-ffmpeg; check the frame count written."""
+    first = _pad_even(next(canvases))
+    writer = imageio_ffmpeg.write_frames(
+        str(tmp),
+        size=(first.shape[1], first.shape[0]),
+        pix_fmt_in="gray" if first.ndim == 2 else "rgb24",
+        pix_fmt_out="yuv420p",
+        fps=fps,
+        quality=quality,
+        codec="libx264",
+        macro_block_size=1,
+        ffmpeg_log_level="error",
+        output_params=["-metadata", f"comment={comment}", "-movflags", "+faststart"],
+    )
+    writer.send(None)
+    try:
+        writer.send(np.ascontiguousarray(first))
+        for canvas in canvases:
+            writer.send(np.ascontiguousarray(_pad_even(canvas)))
+    except OSError as exc:
+        raise RecordingError(f"{tmp}: ffmpeg failed while writing: {exc}") from exc
+    finally:
+        writer.close()
+    written = probe_video(tmp).n_frames
+    if written != n_frames:
+        raise RecordingError(f"{tmp}: ffmpeg wrote {written} of {n_frames} frames")
+
+
+def _write_gif(tmp: Path, canvases: Iterator[np.ndarray], *, fps: float, comment: str) -> None:
+    """Write canvases as a looping GIF with Pillow (grey: exact; colour: 256-colour palette per frame)."""
+    images = (_gif_image(canvas) for canvas in canvases)
+    first = next(images)
+    first.save(
+        tmp,
+        format="GIF",
+        save_all=True,
+        append_images=images,
+        duration=round(1000.0 / fps),
+        loop=0,
+        comment=comment,
+    )
+
+
+def _gif_image(canvas: np.ndarray) -> Image.Image:
+    """A Pillow image GIF can hold: 'L' for grey, adaptive 256-colour 'P' for RGB."""
+    image = Image.fromarray(canvas)
+    return image if image.mode == "L" else image.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
