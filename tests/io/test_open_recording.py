@@ -92,3 +92,23 @@ def test_frame_rate_from_time_coordinate():
     ds = vibmag.open_recording(np.zeros((5, 2, 2)), frame_rate="250 Hz")
     assert vibmag.frame_rate_hz(ds["frames"]) == pytest.approx(250.0)
     assert vibmag.frame_rate_hz(ds) == 250.0
+
+
+@pytest.mark.parametrize("index", [3, slice(2, 7), slice(None, None, 3), (slice(1, 4), 2), (slice(None), slice(1, 3), 0), np.array([5, 1, 1])])
+def test_file_array_reads_like_numpy(tmp_path, index):
+    from vibmag.io.lazy import FileArray
+
+    data = np.arange(8 * 3 * 4, dtype="<u2").reshape(8, 3, 4)
+    (tmp_path / "raw").write_bytes(b"\0" * 10 + data.tobytes())
+    np.testing.assert_array_equal(FileArray(tmp_path / "raw", "<u2", data.shape, offset=10)[index], data[index])
+
+
+def test_file_array_pickles_as_its_path(tmp_path):
+    import pickle
+
+    from vibmag.io.lazy import FileArray
+
+    (tmp_path / "raw").write_bytes(bytes(range(24)))
+    array = pickle.loads(pickle.dumps(FileArray(tmp_path / "raw", np.uint8, (4, 6))))
+    assert len(pickle.dumps(array)) < 400
+    np.testing.assert_array_equal(array[1:3], np.arange(6, 18).reshape(2, 6))

@@ -148,7 +148,8 @@ def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None,
         Keep the ``n`` largest peaks. Default: all.
     min_prominence : float or str or pint.Quantity, optional
         Minimum prominence on the total spectrum, a number in the spectrum's
-        units or a quantity (``"0.01 px"``).
+        units or a quantity (``"0.01 px"``). Default: 1 % of the total
+        spectrum's largest value (0 reports every local maximum).
     min_distance : str or pint.Quantity, optional
         Minimum spacing of peaks (``"5 Hz"``).
 
@@ -184,7 +185,8 @@ def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None,
     amplitude = _as_amplitude(np.asarray(spec.values, dtype=float), settings, df)
     total = _total(spec.values, settings["scaling"])
     total_amplitude = _total(amplitude, "amplitude")
-    found, props = signal.find_peaks(total, prominence=_prominence(min_prominence, spec),
+    floor = 0.01 * float(total.max()) if min_prominence is None else _prominence(min_prominence, spec)
+    found, props = signal.find_peaks(total, prominence=floor,
                                      distance=_distance_bins(min_distance, df))
     order = np.argsort(total[found])[::-1][:n]
     found, prominence = found[order], props["prominences"][order]
@@ -306,9 +308,7 @@ def _total(values: np.ndarray, scaling: str) -> np.ndarray:
 
 
 def _prominence(min_prominence, spec: xr.DataArray) -> float:
-    """Minimum prominence as a number in the spectrum's units (0: report all)."""
-    if min_prominence is None:
-        return 0.0
+    """Minimum prominence as a number in the spectrum's units."""
     if isinstance(min_prominence, (int, float)):
         return float(min_prominence)
     units = spec.attrs.get("units", "1")

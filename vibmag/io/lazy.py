@@ -1,11 +1,13 @@
-"""A memory-mapped file region that dask reads slice by slice.
+"""A file region that dask reads slice by slice.
 
 ``dask.array.from_array`` copies plain NumPy arrays (memory maps included)
 when the graph is built, which would read a whole 20 GB recording at open.
-:class:`MappedArray` is an array-like (``shape``, ``dtype``, ``ndim``,
-``__getitem__``) that maps the file only when a slice is read, and pickles as
-its path, so dask workers on other processes or machines reopen the file
-themselves instead of receiving its data.
+:class:`FileArray` is an array-like (``shape``, ``dtype``, ``ndim``,
+``__getitem__``) that reads only the rows (first-axis items) a slice needs,
+with plain file reads rather than a memory map, so streaming a recording does
+not leave it mapped into the process; it pickles as its path, so dask workers
+on other processes or machines reopen the file themselves instead of receiving
+its data.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 
-__all__ = ["MappedArray", "lazy_from_file"]
+__all__ = ["FileArray", "lazy_from_file"]
 
 
-class MappedArray:
+class FileArray:
     """A read-only view of ``shape`` items of ``dtype`` at byte ``offset`` of a file.
 
     Parameters
@@ -40,12 +42,29 @@ class MappedArray:
         self.shape = tuple(int(n) for n in shape)
         self.offset = int(offset)
         self.ndim = len(self.shape)
-        self._map = None
+
+    @property
+    def row_bytes(self) -> int:
+        """Bytes of one item along the first axis."""
+        return int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
 
     def __getitem__(self, index) -> np.ndarray:
-        if self._map is None:
-            self._map = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=self.shape)
-        return np.array(self._map[index])
+        index = index if isinstance(index, tuple) else (index,)
+        rows = np.arange(self.shape[0])[index[0]]
+        if rows.size == 0:
+            return np.empty((0,) + self.shape[1:], self.dtype)[(slice(None),) + index[1:]]
+        first, last = int(rows.min()), int(rows.max())
+        block = self._read_rows(first, last + 1)
+        return block[(rows - first,) + index[1:]]
+
+    def _read_rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` read from the file, shape (stop - start,) + shape[1:]."""
+        out = np.empty((stop - start,) + self.shape[1:], self.dtype)
+        with open(self.path, "rb") as f:
+            f.seek(self.offset + start * self.row_bytes)
+            if f.readinto(memoryview(out).cast("B")) != out.nbytes:
+                raise OSError(f"{self.path}: file ended before row {stop} (is it truncated?)")
+        return out
 
     def __getstate__(self) -> dict:
         return {"path": self.path, "dtype": self.dtype, "shape": self.shape, "offset": self.offset}
@@ -60,7 +79,7 @@ def lazy_from_file(path: str | os.PathLike, dtype, shape: tuple, *, offset: int 
     The graph's name is made from the file's path, size and modification time,
     so nothing is read to build it.
     """
-    mapped = MappedArray(path, dtype, shape, offset)
+    mapped = FileArray(path, dtype, shape, offset)
     stat = mapped.path.stat()
     name = f"file-{mapped.path.resolve()}-{offset}-{stat.st_size}-{stat.st_mtime_ns}"
     chunks = (time_chunk,) + tuple(shape[1:])

@@ -1,0 +1,137 @@
+"""Spectra and peak picking against sinusoids of known amplitude and frequency."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from vibmag.analysis import AnalysisError, find_peaks, spectrum
+from vibmag.units import ureg
+
+FS = 1000.0
+
+
+def test_on_bin_sinusoids_read_their_amplitude(make_tones):
+    x = make_tones({"x": [(0.25, 50.0, 0.3)], "y": [(1.5, 120.0, 1.0), (0.1, 300.0, 0.0)]}, n=1000)
+    spec = spectrum(x)
+    assert spec.dims == ("frequency", "component") and spec.attrs["units"] == "px"
+    assert spec["frequency"].attrs["units"] == "Hz" and spec["frequency"][1] == 1.0
+    assert float(spec.sel(frequency=50.0, component="x")) == pytest.approx(0.25, rel=0.02)
+    assert float(spec.sel(frequency=120.0, component="y")) == pytest.approx(1.5, rel=0.02)
+    assert float(spec.sel(frequency=300.0, component="y")) == pytest.approx(0.1, rel=0.02)
+    assert float(spec.sel(component="y").idxmax()) == 120.0
+
+
+@pytest.mark.parametrize("frequency", [37.3, 123.45, 250.5, 401.9])
+@pytest.mark.parametrize("window", ["hann", "flattop"])
+def test_peaks_read_amplitude_within_2_percent_and_frequency_within_one_bin(make_tones, frequency, window):
+    x = make_tones([(0.8, frequency, 0.7)], n=1500)
+    spec = spectrum(x, window=window)
+    peak = find_peaks(spec, n=1)
+    df = FS / 1500
+    assert abs(float(peak["frequency"][0]) - frequency) < df / 10
+    assert float(peak["amplitude"][0]) == pytest.approx(0.8, rel=0.02)
+    nearest_bin = spec.sel(frequency=frequency, method="nearest")
+    assert abs(float(nearest_bin["frequency"]) - frequency) <= df / 2
+
+
+def test_welch_keeps_amplitudes_and_sets_resolution(make_tones):
+    x = make_tones([(0.5, 62.5, 0.0)], n=4000)
+    by_samples = spectrum(x, welch=512)
+    by_time = spectrum(x, welch="0.512 s")
+    xr.testing.assert_identical(by_samples, by_time)
+    assert by_samples.sizes["frequency"] == 257 and by_samples.attrs["resolution"] == "1.953125 Hz"
+    assert float(by_samples.sel(frequency=62.5)) == pytest.approx(0.5, rel=0.02)
+
+
+def test_psd_units_and_parseval(make_tones):
+    rng = np.random.default_rng(1)
+    x = make_tones([(0.3, 80.0, 0.0)], n=4096, units="mm")
+    noisy = x + rng.normal(0.0, 0.05, x.shape)
+    noisy.attrs = x.attrs
+    psd = spectrum(noisy, scaling="psd")
+    assert psd.attrs["units"] == "mm**2/Hz" and ureg.Unit(psd.attrs["units"]) == ureg.Unit("mm^2 / Hz")
+    df = float(psd["frequency"][1])
+    window = np.hanning(4097)[:-1]  # periodic Hann
+    centred = noisy.values - noisy.values.mean()
+    assert float(psd.sum()) * df == pytest.approx(np.sum((centred * window) ** 2) / np.sum(window**2), rel=1e-9)
+    assert float(psd.sum()) * df == pytest.approx(0.3**2 / 2 + 0.05**2, rel=0.05)
+    welch = spectrum(noisy, scaling="psd", welch=512)
+    assert float(welch.sum()) * float(welch["frequency"][1]) == pytest.approx(0.3**2 / 2 + 0.05**2, rel=0.05)
+    assert float(find_peaks(psd, n=1)["amplitude"][0]) == pytest.approx(0.3, rel=0.02)
+
+
+def test_region_averages_per_pixel_amplitudes_unless_asked_for_the_mean_waveform(two_modes):
+    disp = two_modes.disp
+    f2 = 121.7
+    per_pixel = find_peaks(spectrum(disp), n=2)
+    by_mean = spectrum(disp, average="displacement")
+    shape = two_modes.shapes[1]
+    second = per_pixel.sel(peak=int(np.argmin(abs(per_pixel["frequency"].values - f2))))
+    expected = two_modes.amplitudes[1] * np.abs(shape).mean(axis=(1, 2))
+    np.testing.assert_allclose(second["amplitude"].values, expected, rtol=0.02)
+    # the second mode changes sign across the frame: its region-mean waveform nearly cancels
+    mean_peak = float(by_mean.sel(frequency=f2, method="nearest").max())
+    assert mean_peak < 0.05 * float(second["amplitude"].max())
+
+
+def test_region_selects_where_to_average(two_modes):
+    disp = two_modes.disp
+    box = (0, 0, 20, 14)
+    cropped = disp.isel(x=slice(0, 14))
+    xr.testing.assert_allclose(spectrum(disp, region=box), spectrum(cropped))
+    mask = np.zeros(two_modes.shape_yx, bool)
+    mask[:, :14] = True
+    xr.testing.assert_allclose(spectrum(disp, region=mask), spectrum(cropped))
+
+
+def test_dask_input_gives_the_numpy_result(two_modes):
+    disp = two_modes.disp
+    lazy = spectrum(disp.chunk({"y": 5, "x": 7}), region=(2, 3, 15, 25))
+    assert lazy.chunks is not None
+    xr.testing.assert_allclose(lazy.compute(), spectrum(disp, region=(2, 3, 15, 25)))
+
+
+def test_peak_table_and_quality_factor():
+    """A lightly damped oscillator's impulse response: Q = 1 / (2 zeta) from the half-power bandwidth."""
+    fs, fn, zeta = 2000.0, 100.0, 0.01
+    t = np.arange(8000) / fs
+    omega = 2 * np.pi * fn
+    response = np.exp(-zeta * omega * t) * np.sin(omega * np.sqrt(1 - zeta**2) * t)
+    x = xr.DataArray(response, dims="time", coords={"time": t}, attrs={"units": "px"})
+    table = find_peaks(spectrum(x, window="boxcar", detrend=None), n=1)
+    assert set(table.data_vars) == {"frequency", "rpm", "amplitude", "prominence", "bandwidth", "q"}
+    assert table["frequency"].attrs["units"] == "Hz" and table["amplitude"].attrs["units"] == "px"
+    assert float(table["frequency"][0]) == pytest.approx(fn, abs=0.25)
+    assert float(table["q"][0]) == pytest.approx(1 / (2 * zeta), rel=0.05)
+
+
+def test_find_peaks_options(make_tones):
+    x = make_tones([(1.0, 100.0, 0.0), (0.5, 104.0, 0.0), (0.05, 300.0, 0.0)], n=1000)
+    spec = spectrum(x)
+    assert find_peaks(spec)["frequency"].size == 3
+    assert np.allclose(find_peaks(spec, min_prominence="0.1 px")["frequency"], [100.0, 104.0], atol=0.1)
+    assert np.allclose(find_peaks(spec, min_distance="10 Hz", min_prominence=0.01)["frequency"], [100.0, 300.0], atol=0.1)
+    with pytest.raises(AnalysisError, match="expects a spectrum from vibmag.spectrum"):
+        find_peaks(xr.DataArray(spec.values, dims="frequency"))
+
+
+def test_plain_waveforms_and_accessor(make_tones):
+    x = make_tones([(1.0, 50.0, 0.0)], n=1000)
+    assert spectrum(x).dims == ("frequency",)
+    xr.testing.assert_identical(x.vib.spectrum(welch=200), spectrum(x, welch=200))
+
+
+def test_bad_options_give_clear_errors(make_tones, two_modes):
+    x = make_tones([(1.0, 50.0, 0.0)], n=1000)
+    with pytest.raises(AnalysisError, match="region applies to fields with dims 'y' and 'x'"):
+        spectrum(x, region=(0, 0, 1, 1))
+    with pytest.raises(AnalysisError, match="unknown window 'hannn'"):
+        spectrum(x, window="hannn")
+    with pytest.raises(AnalysisError, match=r"must hold 2 to 1000 samples .* got 2000"):
+        spectrum(x, welch="2 s")
+    with pytest.raises(AnalysisError, match="average must be one of"):
+        spectrum(two_modes.disp, average="mean")
+    with pytest.raises(AnalysisError, match="NaN"):
+        spectrum(x.where(x.time > 0.1))
