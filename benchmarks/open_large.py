@@ -21,6 +21,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from vibmag.io.photron import write_photron
+
 from report import machine_line, markdown_table, update_section
 
 HEIGHT = WIDTH = 1024
@@ -49,13 +51,9 @@ print(json.dumps(dict(frames=ds.sizes["time"], open_s=opened, open_mib=(after_op
 def make_files(folder: Path, size_gb: float) -> dict:
     """A sparse Photron pair and an unwritten HDF5 dataset of about ``size_gb`` GiB each."""
     n_frames = int(size_gb * 2**30) // (HEIGHT * WIDTH * 2)
-    header = folder / "big.cih"
-    header.write_text(
-        "#Camera Information Header\nRecord Rate(fps) : 20000\n"
-        f"Total Frame : {n_frames}\nImage Width : {WIDTH}\nImage Height : {HEIGHT}\n"
-        "Color Type : Mono\nColor Bit : 16\nEffectiveBit Depth : 12\nEffectiveBit Side : Lower\n"
-    )
-    with open(folder / "big.mraw", "wb") as f:
+    header = write_photron(folder / "big.cih", np.zeros((1, HEIGHT, WIDTH), np.uint16), record_rate=20000, bits=16, effective_bits=12)
+    header.write_text(header.read_text().replace("Total Frame : 1", f"Total Frame : {n_frames}"))
+    with open(folder / "big.mraw", "r+b") as f:
         f.truncate(n_frames * HEIGHT * WIDTH * 2)
     h5 = folder / "big.h5"
     with h5py.File(h5, "w") as f:

@@ -237,6 +237,9 @@ def test_alpha_map_magnifies_where_it_says():
     tripled = small_plate(modes=(Mode("125 Hz", 0.9, direction=0.0),)).render()["frames"].values
     np.testing.assert_allclose(frames[..., 34:], tripled[..., 34:], atol=1e-6)
     assert out.attrs["alpha"] == "per-pixel map"
+    # with motion at frame 0 (phase), still alpha(p) times the motion of what p shows in frame 0
+    shifted = small_plate(modes=(Mode("125 Hz", 0.3, direction=20.0, shape="bending", phase=0.7),))
+    np.testing.assert_allclose(shifted.displacement(alpha), alpha * shifted.displacement(), atol=1e-12)
 
 
 def test_noise_option_reproduces_the_recorded_noise():

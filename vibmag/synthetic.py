@@ -40,10 +40,10 @@ Examples
 --------
 >>> from vibmag.synthetic import Mode, vibrating_plate, render_magnified
 >>> ds = vibrating_plate((32, 32), n_frames=8, modes=[Mode("125 Hz", 0.3, direction=90)])
->>> ds["true_displacement"].sel(component="y").max(("x", "y")).values.round(3)
-array([0.   , 0.212, 0.3  , 0.212, 0.   , 0.   , 0.   , 0.   ])
+>>> ds["true_displacement"].sel(component="y", y=5, x=7).values.round(3)
+array([ 0.   ,  0.212,  0.3  ,  0.212,  0.   , -0.212, -0.3  , -0.212])
 >>> big = render_magnified(ds, 10.0)  # exact frames of the motion made 10 times larger
->>> float(big["true_displacement"].max())
+>>> round(float(big["true_displacement"].max()), 9)
 3.0
 """
 
@@ -155,6 +155,7 @@ def _vector(value, what: str) -> tuple[float, float]:
 
 
 def _callable_name(function: Callable) -> str:
+    """How a callable is named in JSON (it cannot be stored itself)."""
     return getattr(function, "__qualname__", repr(function))
 
 
@@ -255,7 +256,13 @@ class Mode:
     def to_dict(self) -> dict:
         shape = {"callable": _callable_name(self.shape)} if callable(self.shape) else self.shape
         direction = list(self.direction) if isinstance(self.direction, tuple) else self.direction
-        return {"frequency": self.frequency, "amplitude": self.amplitude, "direction": direction, "shape": shape, "phase": self.phase}
+        return {
+            "frequency": self.frequency,
+            "amplitude": self.amplitude,
+            "direction": direction,
+            "shape": shape,
+            "phase": self.phase,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Mode:
@@ -435,7 +442,8 @@ class SpeckleTexture:
             for j, tile_col in enumerate(tile_cols):
                 block = np.s_[i * _TILE : (i + 1) * _TILE, j * _TILE : (j + 1) * _TILE]
                 jitter_y[block], jitter_x[block], weight[block] = self._tile(tile_row, tile_col)
-        keep = np.s_[row0 - tile_rows[0] * _TILE : row1 - tile_rows[0] * _TILE, col0 - tile_cols[0] * _TILE : col1 - tile_cols[0] * _TILE]
+        top, left = tile_rows[0] * _TILE, tile_cols[0] * _TILE
+        keep = np.s_[row0 - top : row1 - top, col0 - left : col1 - left]
         rows = np.arange(row0, row1)[:, None]
         cols = np.arange(col0, col1)[None, :]
         return (rows + jitter_y[keep]) * self.speckle_size, (cols + jitter_x[keep]) * self.speckle_size, weight[keep]
@@ -443,12 +451,14 @@ class SpeckleTexture:
     def _tile(self, tile_row: int, tile_col: int):
         """Jitter (y, x) in cell units and weights of one 16 x 16 tile of cells (drawn once, then cached)."""
         if (tile_row, tile_col) not in self._tiles:
-            rng = np.random.default_rng([self.seed, _TEXTURE_STREAM, self.stream, tile_row + _TILE_OFFSET, tile_col + _TILE_OFFSET])
-            self._tiles[tile_row, tile_col] = (rng.random((_TILE, _TILE)), rng.random((_TILE, _TILE)), rng.uniform(-1.0, 1.0, (_TILE, _TILE)))
+            entropy = [self.seed, _TEXTURE_STREAM, self.stream, tile_row + _TILE_OFFSET, tile_col + _TILE_OFFSET]
+            rng, cells = np.random.default_rng(entropy), (_TILE, _TILE)
+            self._tiles[tile_row, tile_col] = (rng.random(cells), rng.random(cells), rng.uniform(-1.0, 1.0, cells))
         return self._tiles[tile_row, tile_col]
 
     def to_dict(self) -> dict:
-        return {"seed": self.seed, "stream": self.stream, "speckle_size": self.speckle_size, "mean": self.mean, "contrast": self.contrast}
+        names = ("seed", "stream", "speckle_size", "mean", "contrast")
+        return {name: getattr(self, name) for name in names}
 
     @classmethod
     def from_dict(cls, data: dict) -> SpeckleTexture:
@@ -563,7 +573,8 @@ class Layer:
 
     @classmethod
     def from_dict(cls, data: dict) -> Layer:
-        return cls(SpeckleTexture.from_dict(data["texture"]), Motion.from_dict(data["motion"]), _outline_from_dict(data["outline"]))
+        texture, motion = SpeckleTexture.from_dict(data["texture"]), Motion.from_dict(data["motion"])
+        return cls(texture, motion, _outline_from_dict(data["outline"]))
 
 
 # --------------------------------------------------------------------------- magnification
@@ -687,6 +698,8 @@ class _Scene:
     supersample: int = 4
     pixel_size: str | None = None
 
+    kind = ""  # the scene's name in JSON and in the recording's source
+
     def __post_init__(self):
         _set(self, "shape", _frame_shape(self.shape))
         _set(self, "n_frames", _count(self.n_frames, "n_frames", minimum=1))
@@ -702,8 +715,6 @@ class _Scene:
             _set(self, "pixel_size", f"{length_mm(self.pixel_size):.17g} mm")
 
     # -- what subclasses provide
-
-    kind = ""
 
     def _layer_motions(self) -> dict:
         """Layer name -> Motion."""
@@ -781,9 +792,8 @@ class _Scene:
             component, y, x) px of the magnified motion; attrs as
             :meth:`render`'s plus ``alpha``, ``band``, ``components``, ``method``.
         """
-        magnification = self._magnification(alpha, band, components)
-        frames = np.stack([_box_filter(self._render_samples(t, magnification), self.supersample) for t in self.times])
-        displacement = np.stack([self._reference_displacement(t, magnification) for t in self.times])
+        frames = self.frames(alpha, band=band, components=components)
+        displacement = self.displacement(alpha, band=band, components=components)
         ds = self._dataset(frames, displacement, sensor=noise)
         ds.attrs.update(
             alpha=float(alpha) if np.ndim(alpha) == 0 else "per-pixel map",
@@ -836,6 +846,7 @@ class _Scene:
         return _Magnification(alpha, frozenset(selected))
 
     def _alpha_map(self, alpha) -> np.ndarray:
+        """Validate a per-pixel alpha map; scenes that cannot take one refuse it."""
         raise SceneError(f"{type(self).__name__} takes a scalar alpha only")
 
     def _sensor(self, frames: np.ndarray) -> np.ndarray:
@@ -1065,7 +1076,8 @@ class ObjectScene(_Scene):
         return displacement
 
     def to_dict(self) -> dict:
-        return {**super().to_dict(), "background": self.background.to_dict(), "objects": [layer.to_dict() for layer in self.objects]}
+        layers = {"background": self.background.to_dict(), "objects": [layer.to_dict() for layer in self.objects]}
+        return {**super().to_dict(), **layers}
 
     @classmethod
     def from_dict(cls, data: dict) -> ObjectScene:
@@ -1195,7 +1207,8 @@ def object_scene(
     geometry = np.random.default_rng([seed, _GEOMETRY_STREAM])
     outlines = _random_outlines(geometry, frame, n_objects)
     objects = tuple(
-        Layer(_random_texture(geometry, seed, stream=index + 1), motions[index], outlines[index]) for index in range(n_objects)
+        Layer(_random_texture(geometry, seed, stream=index + 1), layer_motion, outline)
+        for index, (layer_motion, outline) in enumerate(zip(motions, outlines))
     )
     background_texture = SpeckleTexture(seed=seed, stream=0, speckle_size=4.0, mean=0.35, contrast=0.2)
     background = Layer(background_texture, _motion_from_spec(background_motion, rate))
@@ -1238,7 +1251,8 @@ def _random_motion(rng: np.random.Generator, n_frames: int, rate_hz: float) -> M
 
 def _random_texture(rng: np.random.Generator, seed: int, *, stream: int) -> SpeckleTexture:
     """An object's texture: its own speckle size, brighter on average than the background's."""
-    return SpeckleTexture(seed=seed, stream=stream, speckle_size=rng.uniform(2.0, 5.0), mean=rng.uniform(0.45, 0.7), contrast=0.25)
+    size, mean = rng.uniform(2.0, 5.0), rng.uniform(0.45, 0.7)
+    return SpeckleTexture(seed=seed, stream=stream, speckle_size=size, mean=mean, contrast=0.25)
 
 
 def _random_outlines(rng: np.random.Generator, frame_shape: tuple[int, int], count: int) -> list[Ellipse | Polygon]:
@@ -1316,7 +1330,8 @@ def render_magnified(ds: xr.Dataset, alpha, *, band=None, components=None, noise
     scene = scene_from_json(ds.attrs["scene"])
     expected = (scene.n_frames, *scene.shape)
     if tuple(ds["frames"].shape) != expected:
-        raise SceneError(f"the recording's frames are {tuple(ds['frames'].shape)} but its scene renders {expected}; was it cropped?")
+        actual = tuple(ds["frames"].shape)
+        raise SceneError(f"the recording's frames are {actual} but its scene renders {expected}; was it cropped?")
     out = scene.render_magnified(alpha, band=band, components=components, noise=noise)
     kept = {key: value for key, value in ds.attrs.items() if key not in out.attrs and key != "bit_depth"}
     out.attrs.update(kept)
@@ -1363,6 +1378,7 @@ def shifted_pair(
     y, x = _sample_grid(frame, supersample)
     images = np.stack([_box_filter(texture(y, x), supersample), _box_filter(texture(y - dy, x - dx), supersample)])
     if noise > 0:
-        images = np.clip(images + np.random.default_rng([seed, _NOISE_STREAM]).normal(0.0, noise, images.shape), 0.0, 1.0)
+        noise_rng = np.random.default_rng([seed, _NOISE_STREAM])
+        images = np.clip(images + noise_rng.normal(0.0, noise, images.shape), 0.0, 1.0)
     flow = np.stack([np.full(frame, dx), np.full(frame, dy)])
     return images[0].astype(dtype), images[1].astype(dtype), flow.astype(dtype)

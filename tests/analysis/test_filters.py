@@ -95,6 +95,11 @@ def test_pint_quantified_input_keeps_its_units(make_tones):
     np.testing.assert_allclose(out.pint.dequantify().values, bandpass(x, "20 Hz", "80 Hz").values)
 
 
+def test_top_level_names_are_these_functions():
+    assert vibmag.bandpass is bandpass and vibmag.bandstop is bandstop
+    assert vibmag.lowpass is lowpass and vibmag.highpass is highpass
+
+
 def test_accessor_delegates(make_tones):
     x = make_tones([(1.0, 30.0, 0.0)], n=1000)
     xr.testing.assert_identical(x.vib.bandpass("20 Hz", "80 Hz", order=2), bandpass(x, "20 Hz", "80 Hz", order=2))

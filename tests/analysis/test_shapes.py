@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pint_xarray  # noqa: F401
 import pytest
 import xarray as xr
 
@@ -89,6 +90,13 @@ def test_px_to_mm_is_exact(two_modes):
     assert to_physical(disp.drop_attrs().assign_attrs(units="px"), pixel_size="2 um").attrs["pixel_size"] == "0.002 mm"
     unchanged = to_physical(mm)
     np.testing.assert_array_equal(unchanged.values, mm.values)
+
+
+def test_px_to_mm_of_pint_quantified_data(two_modes):
+    quantified = two_modes.disp.pint.quantify()  # pint-xarray's default registry reads px as css_pixel
+    mm = to_physical(quantified)
+    assert str(mm.data.units) == "millimeter"
+    np.testing.assert_array_equal(mm.pint.dequantify().values, two_modes.disp.values * np.float32(0.05))
 
 
 def test_px_to_mm_without_pixel_size_says_so(two_modes):

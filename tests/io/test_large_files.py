@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import vibmag
-from conftest import cih_text
+from vibmag.io.photron import write_photron
 
 TWENTY_GB = 20 * 2**30
 
@@ -21,9 +21,9 @@ TWENTY_GB = 20 * 2**30
 def sparse_photron(folder):
     height, width = 1024, 1024
     n_frames = TWENTY_GB // (height * width * 2)
-    header = folder / "big.cih"
-    header.write_text(cih_text(n_frames=n_frames, height=height, width=width, bits=16, effective=12, record_rate=20000))
-    with open(folder / "big.mraw", "wb") as f:
+    header = write_photron(folder / "big.cih", np.zeros((1, height, width), np.uint16), record_rate=20000, bits=16, effective_bits=12)
+    header.write_text(header.read_text().replace("Total Frame : 1", f"Total Frame : {n_frames}"))
+    with open(folder / "big.mraw", "r+b") as f:
         f.truncate(n_frames * height * width * 2)
     return header, n_frames
 

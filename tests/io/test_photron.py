@@ -9,7 +9,8 @@ import pytest
 import vibmag
 from vibmag import sample_data
 from vibmag.errors import RecordingError, RecordingNotFoundError
-from vibmag.io.photron import read_photron_header, unpack_12bit
+from vibmag.errors import OverwriteError
+from vibmag.io.photron import pack_12bit, read_photron_header, unpack_12bit, write_photron
 
 SAMPLES = {
     # name: (frames, height, width, capture rate Hz, bit depth)
@@ -78,8 +79,6 @@ def test_colour_recording(photron_writer):
 
 
 def test_unpack_12bit_inverts_packing():
-    from conftest import pack_12bit
-
     counts = np.arange(4096, dtype=np.uint16).reshape(2, -1)
     packed = np.frombuffer(pack_12bit(counts), np.uint8).reshape(2, -1)
     np.testing.assert_array_equal(unpack_12bit(packed), counts)
@@ -135,3 +134,13 @@ def test_not_a_header(tmp_path):
     bogus_x.write_bytes(b"<?xml version='1.0'?><cih><oops></cih>")
     with pytest.raises(RecordingError, match="corrupt .cihx header"):
         read_photron_header(bogus_x)
+
+
+def test_write_photron_round_trip_and_refuses_overwrite(tmp_path):
+    counts = np.random.default_rng(2).integers(0, 4096, size=(3, 4, 6))
+    header = write_photron(tmp_path / "out.cih", counts, record_rate=20000, bits=12, save_step=4)
+    ds = vibmag.open_recording(header)
+    np.testing.assert_array_equal(np.rint(ds["frames"].values * 4095), counts)
+    assert ds.attrs["frame_rate"] == "5000 Hz"
+    with pytest.raises(OverwriteError, match="exists"):
+        write_photron(header, counts, record_rate=20000, bits=12)

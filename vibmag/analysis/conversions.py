@@ -13,7 +13,9 @@ from .errors import AnalysisError
 
 __all__ = ["to_physical", "with_rpm"]
 
-_PIXEL = str(ureg.Unit("px"))
+# Image pixels: vibmag's "px", and pint's default "px" (a CSS pixel, 1/96 inch), which is what
+# units quantified with pint-xarray's default registry come back as.
+_PIXELS = {str(ureg.Unit("px")), "css_pixel"}
 
 
 @accepts_quantified
@@ -93,8 +95,11 @@ def with_rpm(da):
 def _convert(da: xr.DataArray, size_mm: float) -> xr.DataArray:
     """One DataArray from pixel units to mm (unchanged when its units hold no px)."""
     unit = ureg.Unit(da.attrs["units"])
-    power = pint.util.to_units_container(unit, ureg).get(_PIXEL, 0)
-    if power == 0:
+    powers = {name: power for name, power in pint.util.to_units_container(unit, ureg).items() if name in _PIXELS}
+    if not powers:
         return da
-    mm_unit = unit / ureg.Unit("px") ** power * ureg.Unit("mm") ** power
+    power = sum(powers.values())
+    mm_unit = unit * ureg.Unit("mm") ** power
+    for name, name_power in powers.items():
+        mm_unit = mm_unit / ureg.Unit(name) ** name_power
     return da.copy(data=da.data * size_mm**power).assign_attrs(units=f"{mm_unit:~C}")

@@ -27,8 +27,8 @@ import pint
 import xarray as xr
 from scipy import signal
 
-from ..units import format_quantity, frequency_hz, hz_to_rpm, parse_quantity, ureg
 from ..errors import UnitError
+from ..units import format_quantity, frequency_hz, hz_to_rpm, parse_quantity, ureg
 from ._labels import (accepts_quantified, over_time, power_density_units, require_dims, require_finite,
                       sampling_rate_hz, units_of)
 from .errors import AnalysisError

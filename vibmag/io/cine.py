@@ -242,7 +242,9 @@ def _pixel_format(fields: dict, path: Path) -> PixelFormat:
         name = f"{'grey' if channels == 1 else 'BGR colour'} {per_channel} bit"
         stored, bottom_up = bit_count, (fields["biHeight"] > 0) != flip
     else:
-        raise RecordingError(f"{path}: unsupported pixel format (biCompression {compression}, biBitCount {bit_count})")
+        raise RecordingError(
+            f"{path}: unsupported pixel format (biCompression {compression}, biBitCount {bit_count})"
+        )
     min_stride = -(-width * stored // 8)
     stated = fields["biSizeImage"] // height if fields["biSizeImage"] % height == 0 else 0
     white = fields.get("WhiteLevel") if compression == _BI_PACKED_10 else None
@@ -386,7 +388,12 @@ def unpack_10bit(packed: np.ndarray) -> np.ndarray:
     groups = _byte_groups(packed, 5)
     b0, b1, b2, b3, b4 = (groups[..., i] for i in range(5))
     out = np.stack(
-        [(b0 << 2) | (b1 >> 6), ((b1 & 0x3F) << 4) | (b2 >> 4), ((b2 & 0x0F) << 6) | (b3 >> 2), ((b3 & 0x03) << 8) | b4],
+        [
+            (b0 << 2) | (b1 >> 6),
+            ((b1 & 0x3F) << 4) | (b2 >> 4),
+            ((b2 & 0x0F) << 6) | (b3 >> 2),
+            ((b3 & 0x03) << 8) | b4,
+        ],
         axis=-1,
     )
     return out.reshape(*packed.shape[:-1], -1)

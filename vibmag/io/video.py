@@ -48,8 +48,8 @@ MONO_TOLERANCE = 2
 MAX_DEFAULT_FPS = 30.0
 #: GIF players show at most 50 frames per second (delays are whole 1/100 s).
 GIF_MAX_FPS = 50.0
-#: Output formats of :func:`write_video`, by file suffix.
-VIDEO_SUFFIXES = (".mp4", ".gif")
+#: Output formats of :func:`write_video`, by file suffix (readable formats: any ffmpeg decodes).
+WRITE_SUFFIXES = (".mp4", ".gif")
 #: FFmpeg's AV_NOPTS_VALUE: a packet without a presentation time stamp.
 _NO_PTS = -(2**63)
 
@@ -135,7 +135,7 @@ def read_video(path, *, frame_rate=None, pixel_size=None) -> xr.Dataset:
 def probe_video(path) -> VideoInfo:
     """Size, container rate, codec and frame time stamps of a video's first video stream.
 
-    Lists the stream's packets (ffmpeg's ``framemd5`` muxer with stream copy,
+    Lists the stream's packets (ffmpeg's ``framecrc`` muxer with stream copy,
     original time stamps kept), so nothing is decoded.
 
     Raises
@@ -144,7 +144,7 @@ def probe_video(path) -> VideoInfo:
         If ffmpeg cannot open the file as media, or it holds no video frames.
     """
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-noautorotate", "-copyts", "-i", str(path)]
-    cmd += ["-map", "0:v:0?", "-c", "copy", "-f", "framemd5", "-"]
+    cmd += ["-map", "0:v:0?", "-c", "copy", "-f", "framecrc", "-"]
     result = subprocess.run(cmd, capture_output=True, check=False)
     log = result.stderr.decode(errors="replace")
     if "Input #0" not in log:
@@ -159,7 +159,7 @@ def probe_video(path) -> VideoInfo:
 
 
 def _packet_times(listing: str) -> np.ndarray:
-    """Sorted presentation times (s) from a framemd5 listing ('#tb 0: 1/30', then 'stream, dts, pts, ...')."""
+    """Sorted presentation times (s) from a framecrc listing ('#tb 0: 1/30', then 'stream, dts, pts, ...')."""
     timebase = re.search(r"#tb 0: (\d+)/(\d+)", listing)
     rows = [line.split(",") for line in listing.splitlines() if line and not line.startswith("#")]
     if timebase is None or not rows:
@@ -193,7 +193,8 @@ def _video_frames(path: Path, info: VideoInfo):
     blocks = []
     for start in range(0, info.n_frames, per_chunk):
         count = min(per_chunk, info.n_frames - start)
-        block = dask.delayed(_decode_chunk, pure=True)(path, (info.height, info.width), count, *_seek_window(info, start))
+        seek, keep_from = _seek_window(info, start)
+        block = dask.delayed(_decode_chunk, pure=True)(path, (info.height, info.width), count, seek, keep_from)
         blocks.append(da.from_delayed(block, shape=(count, info.height, info.width, 3), dtype=np.uint8))
     return da.concatenate(blocks, axis=0)
 
@@ -240,8 +241,8 @@ def _run_decoder(path, size, count, seek, keep_from) -> np.ndarray | None:
     result = subprocess.run(cmd, capture_output=True, check=False)
     frame_bytes = height * width * 3
     if result.returncode != 0 or len(result.stdout) != count * frame_bytes:
-        logger.debug("%s: ffmpeg gave %d bytes of %d (%s)", path, len(result.stdout), count * frame_bytes,
-                     _last_line(result.stderr.decode(errors="replace")))
+        reason = _last_line(result.stderr.decode(errors="replace"))
+        logger.debug("%s: ffmpeg gave %d of %d bytes (%s)", path, len(result.stdout), count * frame_bytes, reason)
         return None
     return np.frombuffer(result.stdout, dtype=np.uint8).reshape(count, height, width, 3)
 
@@ -370,8 +371,10 @@ def write_video(
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in VIDEO_SUFFIXES:
-        raise ValueError(f"{path}: write_video writes {' or '.join(VIDEO_SUFFIXES)} files, not {suffix!r}")
+    if not 1 <= quality <= 10:
+        raise ValueError(f"quality must be between 1 and 10, got {quality}")
+    if suffix not in WRITE_SUFFIXES:
+        raise ValueError(f"{path}: write_video writes {' or '.join(WRITE_SUFFIXES)} files, not {suffix!r}")
     panels = [_as_frames(ds_or_frames, "ds_or_frames")]
     if side_by_side is not None:
         panels.append(_as_frames(side_by_side, "side_by_side"))
@@ -403,6 +406,8 @@ def _as_frames(obj, name: str) -> _Frames:
         obj = obj["frames"].assign_attrs({**obj.attrs, **obj["frames"].attrs})
     if isinstance(obj, xr.DataArray):
         source = source or obj.attrs.get("source")
+        if {"time", "y", "x"} <= set(obj.dims):
+            obj = obj.transpose("time", "y", "x", ...)
         if "time" in obj.coords:
             times = np.asarray(obj["time"].values, dtype=float)
         try:

@@ -1,0 +1,85 @@
+"""Per-pixel reliability of a flow estimate, as a predicted error and a confidence in [0, 1].
+
+Two indicators, combined by taking the larger predicted error:
+
+* texture: for a Gaussian window of sigma s, a weighted least-squares
+  translation estimate with intensity noise sigma_n in both frames has, along
+  its weakest direction, a standard deviation of about
+  ``sigma_n * sqrt(2 / (4 pi s^2 * lambda_min))``, where ``lambda_min`` is the
+  smaller eigenvalue of the window-averaged structure tensor (Cramer-Rao,
+  METHOD.md section 5). sigma_n is the local residual (which also grows where
+  the motion model fails: occlusions, lighting changes), floored by the
+  frame's median residual and by ``noise_floor``.
+* forward-backward consistency (optional): ``flow(p) + backward(p + flow(p))``
+  should vanish; half its length estimates the error of each flow.
+
+The confidence is ``1 / (1 + (error / tolerance)^2)``: 0.5 where the predicted
+error equals ``tolerance`` px, near 1 well below it, near 0 on flat texture.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .warp import warp
+
+__all__ = [
+    "min_eigenvalue",
+    "texture_error",
+    "forward_backward_error",
+    "confidence_from_error",
+]
+
+
+def min_eigenvalue(xx: torch.Tensor, xy: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
+    """Smaller eigenvalue of the symmetric 2x2 matrices [[xx, xy], [xy, yy]] (elementwise, >= 0)."""
+    half_trace = 0.5 * (xx + yy)
+    radius = torch.sqrt((0.5 * (xx - yy)) ** 2 + xy * xy)
+    return (half_trace - radius).clamp_min(0.0)
+
+
+def texture_error(
+    structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    residual_energy: torch.Tensor,
+    *,
+    window: float,
+    noise_floor: float,
+) -> torch.Tensor:
+    """Predicted standard deviation (px) of a windowed flow estimate, (N, 1, H, W).
+
+    Args:
+        structure: window-averaged ``(gx^2, gx gy, gy^2)``, each (N, 1, H, W)
+            (window weights summing to 1).
+        residual_energy: window-averaged squared residual ``(warped - ref)^2``, (N, 1, H, W).
+        window: Gaussian window sigma (px); the window's effective area is 4 pi sigma^2.
+        noise_floor: smallest intensity noise assumed, so that noise-free flat
+            areas are still reported as unreliable.
+    """
+    per_frame = residual_energy.flatten(1).median(dim=1).values.view(-1, 1, 1, 1)
+    noise_var = torch.maximum(residual_energy, per_frame).mul(0.5).clamp_min(noise_floor**2)
+    effective_area = 4.0 * math.pi * window**2
+    lam = min_eigenvalue(*structure)
+    tiny = torch.finfo(lam.dtype).tiny
+    return torch.sqrt(2.0 * noise_var / (effective_area * lam + tiny))
+
+
+def forward_backward_error(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
+    """Estimated error (px) of each of two opposite flows from their disagreement, (N, 1, H, W).
+
+    ``forward`` maps ref to moving (``moving(p + forward(p)) = ref(p)``),
+    ``backward`` maps moving to ref. For consistent flows
+    ``forward(p) + backward(p + forward(p)) = 0``; the returned value is half
+    the RMS over x and y of that sum, the per-component error of one flow if
+    both err independently.
+    """
+    loop = forward + warp(backward, forward, interpolation="bilinear")
+    return loop.pow(2).mean(dim=1, keepdim=True).sqrt() / math.sqrt(2.0)
+
+
+def confidence_from_error(error: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """Map a predicted error (px) to a confidence in [0, 1]: ``1 / (1 + (error / tolerance)^2)``."""
+    if tolerance <= 0:
+        raise ValueError(f"tolerance must be positive (px), got {tolerance}")
+    return 1.0 / (1.0 + (error / tolerance) ** 2)

@@ -1,0 +1,146 @@
+"""Separable filters on image batches: Gaussian windows, the cubic B-spline
+prefilter, matched gradients and luminance.
+
+All functions take and return tensors shaped (N, C, H, W) and keep the input's
+dtype and device. Filtering is done as a sum of shifted slices, which on a CPU
+is several times faster than ``conv2d`` for single-channel, thin kernels and
+is differentiable with respect to the image (not the kernel taps).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "gaussian_kernel1d",
+    "bspline_prefilter_kernel",
+    "convolve_kernels",
+    "separable_filter",
+    "central_gradient",
+    "to_luminance",
+]
+
+#: Weights of ITU-R BT.601 luma, as OpenCV's ``cvtColor(..., COLOR_RGB2GRAY)``.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+#: Pole of the cubic B-spline interpolation prefilter (Unser 1999).
+_BSPLINE_POLE = math.sqrt(3.0) - 2.0
+
+
+@lru_cache(maxsize=64)
+def gaussian_kernel1d(sigma: float, truncate: float = 3.0) -> tuple[float, ...]:
+    """Taps of a normalised 1-D Gaussian, radius ``ceil(truncate * sigma)``.
+
+    Returns a tuple of Python floats (sum 1, odd length, symmetric);
+    ``sigma <= 0`` gives the identity ``(1.0,)``.
+    """
+    if sigma <= 0:
+        return (1.0,)
+    radius = max(1, math.ceil(truncate * sigma))
+    taps = [math.exp(-0.5 * (i / sigma) ** 2) for i in range(-radius, radius + 1)]
+    total = math.fsum(taps)
+    return tuple(t / total for t in taps)
+
+
+@lru_cache(maxsize=4)
+def bspline_prefilter_kernel(radius: int = 12) -> tuple[float, ...]:
+    """FIR taps of the cubic B-spline interpolation prefilter.
+
+    Convolving samples with this kernel gives the coefficients c of the cubic
+    B-spline that interpolates them exactly: f(k) = (c[k-1] + 4 c[k] + c[k+1]) / 6.
+    The exact filter is the two-sided recursion with pole z = sqrt(3) - 2; its
+    impulse response -6 z / (1 - z^2) * z^|k| is truncated at ``radius`` (|z|^12 is
+    about 1e-7, float32 precision) and renormalised to unit DC gain.
+    """
+    z = _BSPLINE_POLE
+    scale = -6.0 * z / (1.0 - z * z)
+    taps = [scale * z ** abs(k) for k in range(-radius, radius + 1)]
+    total = math.fsum(taps)
+    return tuple(t / total for t in taps)
+
+
+def convolve_kernels(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, ...]:
+    """Full convolution of two odd-length 1-D kernels (the kernel of applying both)."""
+    out = [0.0] * (len(a) + len(b) - 1)
+    for i, va in enumerate(a):
+        for j, vb in enumerate(b):
+            out[i + j] += va * vb
+    return tuple(out)
+
+
+def separable_filter(
+    x: torch.Tensor,
+    kernel_x: tuple[float, ...],
+    kernel_y: tuple[float, ...] | None = None,
+    *,
+    padding: str = "replicate",
+) -> torch.Tensor:
+    """Correlate every channel of ``x`` with ``kernel_x`` along x, then ``kernel_y`` along y.
+
+    Args:
+        x: images, shape (N, C, H, W).
+        kernel_x: odd number of taps, centred.
+        kernel_y: taps along y; default ``kernel_x``.
+        padding: ``"replicate"`` (edge values extended) or ``"zeros"`` (the
+            kernel is truncated at the border, as in a windowed sum).
+
+    Returns:
+        Filtered images, shape (N, C, H, W), same dtype.
+
+    Convention:
+        Correlation, so an asymmetric kernel's tap i weighs the pixel at offset
+        i - radius. All kernels vibmag uses are symmetric.
+    """
+    kernel_y = kernel_x if kernel_y is None else kernel_y
+    mode = {"replicate": "replicate", "zeros": "constant"}[padding]
+    x = _filter_axis(x, kernel_x, mode, axis=-1)
+    return _filter_axis(x, kernel_y, mode, axis=-2)
+
+
+def _filter_axis(x: torch.Tensor, kernel: tuple[float, ...], mode: str, axis: int) -> torch.Tensor:
+    """Correlate along ``axis`` (-1: x, -2: y) by accumulating shifted slices of the padded input."""
+    radius = len(kernel) // 2
+    if radius == 0:
+        return x * kernel[0]
+    size = x.shape[axis]
+    pad = (radius, radius, 0, 0) if axis == -1 else (0, 0, radius, radius)
+    padded = F.pad(x, pad, mode=mode)
+    out = padded.narrow(axis, 0, size) * kernel[0]
+    for i in range(1, len(kernel)):
+        out = out.add_(padded.narrow(axis, i, size), alpha=kernel[i])
+    return out
+
+
+def central_gradient(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Central-difference gradients ``(d/dx, d/dy)`` of (N, C, H, W) images.
+
+    Applied to cubic B-spline coefficients this is the exact derivative of the
+    interpolating spline at the pixel centres (the gradient filter matched to
+    the interpolator used for warping). Borders use one-sided replication.
+    """
+    p = F.pad(x, (1, 1, 0, 0), mode="replicate")
+    gx = 0.5 * (p[..., 2:] - p[..., :-2])
+    p = F.pad(x, (0, 0, 1, 1), mode="replicate")
+    gy = 0.5 * (p[..., 2:, :] - p[..., :-2, :])
+    return gx, gy
+
+
+def to_luminance(x: torch.Tensor) -> torch.Tensor:
+    """Reduce (N, C, H, W) images to one channel, (N, 1, H, W).
+
+    C = 1 is returned as is; C = 2 (grey + alpha) keeps channel 0; C = 3 (RGB)
+    and C = 4 (RGBA, alpha ignored) are weighted with BT.601 luma weights.
+    """
+    channels = x.shape[1]
+    if channels == 1:
+        return x
+    if channels == 2:
+        return x[:, :1]
+    if channels in (3, 4):
+        r, g, b = LUMA_WEIGHTS
+        return r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
+    raise ValueError(f"expected 1 to 4 channels (grey, grey+alpha, RGB, RGBA), got {channels}")

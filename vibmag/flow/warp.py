@@ -1,0 +1,137 @@
+"""Resampling images along a flow field: cubic B-spline and bilinear warps.
+
+Convention (kept by every estimator in :mod:`vibmag.flow`): a flow of shape
+(N, 2, H, W), x component first, in pixels, relates two frames by
+
+    moving(p + flow(p)) = ref(p)
+
+so :func:`warp` ``(moving, flow)`` resamples ``moving`` onto the reference
+grid. Pixel centres sit at integer coordinates (0 .. W-1, 0 .. H-1).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .filters import bspline_prefilter_kernel, separable_filter
+
+__all__ = ["pixel_grid", "bspline_coefficients", "sample_bspline", "warp"]
+
+
+def pixel_grid(height: int, width: int, *, dtype: torch.dtype, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel-centre coordinates ``(x, y)``, each shaped (H, W)."""
+    y = torch.arange(height, dtype=dtype, device=device).view(height, 1).expand(height, width)
+    x = torch.arange(width, dtype=dtype, device=device).view(1, width).expand(height, width)
+    return x, y
+
+
+def bspline_coefficients(image: torch.Tensor) -> torch.Tensor:
+    """Cubic B-spline coefficients of (N, C, H, W) images (same shape).
+
+    The spline through these coefficients passes exactly through the pixel
+    values; :func:`sample_bspline` evaluates it anywhere. Borders are
+    extended by replication.
+    """
+    return separable_filter(image, bspline_prefilter_kernel())
+
+
+def sample_bspline(coefficients: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Evaluate cubic B-splines at ``p + flow(p)`` for every pixel p.
+
+    Args:
+        coefficients: (N, C, H, W), from :func:`bspline_coefficients`.
+        flow: (N, 2, H, W) in px, x first.
+
+    Returns:
+        (N, C, H, W): the interpolated image at the displaced positions.
+
+    Each 4x4 cubic B-spline is evaluated with four bilinear fetches whose
+    positions absorb the (all positive) spline weights (Sigg & Hadwiger,
+    GPU Gems 2, ch. 20), so it costs four ``grid_sample`` lookups done in one
+    call. Differentiable with respect to both arguments.
+
+    Convention:
+        Positions outside the image read the border-replicated spline.
+    """
+    n, _, height, width = coefficients.shape
+    base_x, base_y = pixel_grid(height, width, dtype=flow.dtype, device=flow.device)
+    weight_x0, weight_x1, pos_x0, pos_x1 = _linear_fetches(base_x + flow[:, 0])
+    weight_y0, weight_y1, pos_y0, pos_y1 = _linear_fetches(base_y + flow[:, 1])
+    grids = [
+        _normalized_grid(pos_x, pos_y, height, width)
+        for pos_y in (pos_y0, pos_y1)
+        for pos_x in (pos_x0, pos_x1)
+    ]
+    fetched = F.grid_sample(
+        coefficients, torch.cat(grids, dim=1), mode="bilinear", padding_mode="border", align_corners=True
+    )
+    s00, s01, s10, s11 = fetched.split(height, dim=2)
+    wx0, wx1, wy0, wy1 = (w.unsqueeze(1) for w in (weight_x0, weight_x1, weight_y0, weight_y1))
+    return wy0 * (wx0 * s00 + wx1 * s01) + wy1 * (wx0 * s10 + wx1 * s11)
+
+
+def _linear_fetches(position: torch.Tensor):
+    """Split the 4-tap cubic B-spline at ``position`` into two weighted linear fetches.
+
+    Returns ``(w0, w1, p0, p1)`` with value = w0 * lerp(p0) + w1 * lerp(p1).
+    """
+    index = torch.floor(position)
+    t = position - index
+    t2 = t * t
+    t3 = t2 * t
+    w0 = (1.0 - t) ** 3 / 6.0
+    w1 = (3.0 * t3 - 6.0 * t2 + 4.0) / 6.0
+    w2 = (-3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0) / 6.0
+    w3 = t3 / 6.0
+    g0 = w0 + w1
+    g1 = w2 + w3
+    return g0, g1, index - 1.0 + w1 / g0, index + 1.0 + w3 / g1
+
+
+def _normalized_grid(pos_x: torch.Tensor, pos_y: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pixel positions (N, H, W) -> ``grid_sample`` grid (N, H, W, 2) for align_corners=True."""
+    gx = pos_x * (2.0 / max(width - 1, 1)) - 1.0
+    gy = pos_y * (2.0 / max(height - 1, 1)) - 1.0
+    return torch.stack((gx, gy), dim=-1)
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor, *, interpolation: str = "bspline") -> torch.Tensor:
+    """Resample ``image`` at ``p + flow(p)``: the moving frame brought onto the reference grid.
+
+    Args:
+        image: (N, C, H, W) float tensor (the moving frame).
+        flow: (N, 2, H, W) in px, x first, with ``moving(p + flow(p)) = ref(p)``.
+        interpolation: ``"bspline"`` (cubic B-spline, exact at pixel centres and
+            the interpolator vibmag's estimators are matched to) or ``"bilinear"``.
+
+    Returns:
+        (N, C, H, W): ``image(p + flow(p))``, which matches the reference frame
+        where the flow is right.
+
+    Convention:
+        Positions outside the image read the replicated border.
+
+    Example:
+        >>> import torch
+        >>> from vibmag.flow import warp
+        >>> img = torch.rand(1, 1, 16, 16)
+        >>> torch.allclose(warp(img, torch.zeros(1, 2, 16, 16)), img, atol=1e-5)
+        True
+    """
+    if image.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2:
+        raise ValueError(
+            f"expected image (N, C, H, W) and flow (N, 2, H, W), got {tuple(image.shape)} and {tuple(flow.shape)}"
+        )
+    if image.shape[0] != flow.shape[0] or image.shape[-2:] != flow.shape[-2:]:
+        raise ValueError(
+            f"image and flow must share N, H and W, got {tuple(image.shape)} and {tuple(flow.shape)}"
+        )
+    if interpolation == "bspline":
+        return sample_bspline(bspline_coefficients(image), flow)
+    if interpolation == "bilinear":
+        height, width = image.shape[-2:]
+        base_x, base_y = pixel_grid(height, width, dtype=flow.dtype, device=flow.device)
+        grid = _normalized_grid(base_x + flow[:, 0], base_y + flow[:, 1], height, width)
+        return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    raise ValueError(f"interpolation must be 'bspline' or 'bilinear', got {interpolation!r}")
