@@ -177,9 +177,10 @@ def crop_to_mask(da: xr.DataArray, mask: xr.DataArray) -> tuple[xr.DataArray, xr
 
 def _frame_coords(ds_or_da) -> tuple[np.ndarray, np.ndarray]:
     """Pixel-centre coordinates (y, x) of the frame grid."""
-    if not isinstance(ds_or_da, (xr.Dataset, xr.DataArray)) or not {"y", "x"} <= set(ds_or_da.dims):
-        raise RegionError(f"region_mask needs a Dataset or DataArray with dims 'y' and 'x', got {type(ds_or_da).__name__}"
-                          f"{' with dims ' + str(tuple(ds_or_da.dims)) if hasattr(ds_or_da, 'dims') else ''}")
+    if not isinstance(ds_or_da, (xr.Dataset, xr.DataArray)):
+        raise RegionError(f"region_mask needs a Dataset or DataArray on the frame grid, got {type(ds_or_da).__name__}")
+    if not {"y", "x"} <= set(ds_or_da.dims):
+        raise RegionError(f"region_mask needs dims 'y' and 'x'; the data has dims {tuple(ds_or_da.dims)}")
     return tuple(
         np.asarray(ds_or_da[d].values, dtype=float) if d in ds_or_da.coords else np.arange(ds_or_da.sizes[d], dtype=float)
         for d in ("y", "x")
@@ -206,7 +207,7 @@ def _mask_values(region, y: np.ndarray, x: np.ndarray) -> np.ndarray:
     if values.ndim == 2 and values.shape[1] == 2 and values.shape[0] >= 3 and _all_real(values):
         return _polygon_mask(values.astype(float), y, x)
     if values.ndim == 2:
-        raise RegionError(f"a mask must be shaped like the frame {shape} and a polygon (n >= 3, 2), "
+        raise RegionError(f"a mask must be shaped like the frame {shape} and a polygon (n >= 3, 2); "
                           f"got an array shaped {values.shape}")
     raise RegionError(f"region must be {_FORMS.format(shape=shape)}; got {region!r}")
 

@@ -8,7 +8,7 @@ it over a recording and returns labelled displacement (API.md).
 
 from .api import estimate_displacement
 from .estimators import available_methods, estimate_flow, get_estimator
-from .lucas_kanade import LucasKanade, LucasKanadeOptions, PreparedReference, lucas_kanade
+from .lk import LucasKanade, LucasKanadeOptions, PreparedReference, lucas_kanade
 from .warp import warp
 
 __all__ = [

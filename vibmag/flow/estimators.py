@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .lucas_kanade import LucasKanade
+from .lk import LucasKanade
 
 __all__ = ["DEFAULT_METHOD", "available_methods", "get_estimator", "estimate_flow"]
 

@@ -22,7 +22,7 @@ __all__ = ["pyramid_levels", "pad_to_multiple", "downsample", "upsample_flow"]
 _ANTIALIAS_SIGMA = 1.0
 
 
-def pyramid_levels(height: int, width: int, *, max_motion: float, capture: float = 1.5, min_size: int = 12) -> int:
+def pyramid_levels(height: int, width: int, *, max_motion: float, capture: float = 1.5, min_size: int = 8) -> int:
     """Number of pyramid levels for motions up to ``max_motion`` px.
 
     Enough levels that ``max_motion`` shrinks to ``capture`` px at the

@@ -156,7 +156,7 @@ def _parse_cihx(raw: bytes, path: Path) -> dict:
         raise RecordingError(f"{path}: not a Photron .cihx header (no <cih> XML part)")
     try:
         root = ET.fromstring(raw[start : end + len(b"</cih>")])
-    except ET.ParseError as exc:
+    except (ET.ParseError, LookupError, ValueError) as exc:  # LookupError: a corrupt encoding name
         raise RecordingError(f"{path}: corrupt .cihx header: {exc}") from exc
     fields = {}
     for name, xpath in _CIHX_PATHS.items():

@@ -89,12 +89,13 @@ class _ReferenceLevel:
     """What one pyramid level of the reference contributes to every step (2)."""
 
     image: torch.Tensor  # (N, 1, h, w), pre-smoothed
-    grad_x: torch.Tensor
+    grad_x: torch.Tensor  # zero on padding, so padded pixels never enter a window
     grad_y: torch.Tensor
     inv_xx: torch.Tensor  # entries of (A + lam I)^-1, each (N, 1, h, w)
     inv_xy: torch.Tensor
     inv_yy: torch.Tensor
     damping: torch.Tensor  # lam, (N, 1, 1, 1)
+    extent: tuple[float, float]  # (height, width) of the unpadded frame, in this level's px
 
 
 @dataclass(frozen=True)
@@ -167,23 +168,28 @@ class LucasKanade(nn.Module):
         window = gaussian_kernel1d(opts.window)
         levels = []
         structure = None
-        for image in _smoothed_pyramid(frame, opts.presmooth, n_levels):
+        for level, image in enumerate(_smoothed_pyramid(frame, opts.presmooth, n_levels)):
+            extent = (height / 2**level, width / 2**level)
+            inside = _inside_mask(image, extent)
             grad_x, grad_y = central_gradient(bspline_coefficients(image))
+            grad_x, grad_y = grad_x * inside, grad_y * inside
             xx, xy, yy = separable_filter(
                 torch.cat((grad_x * grad_x, grad_x * grad_y, grad_y * grad_y), 1), window, padding="zeros"
             ).split(1, dim=1)
-            structure = structure or (xx, xy, yy)
+            if structure is None:
+                structure = (xx, xy, yy)
             damping = (opts.damping * (xx + yy).mean(dim=(2, 3), keepdim=True)).clamp_min(_MIN_DAMPING)
-            det = (xx + damping) * (yy + damping) - xy * xy
+            inv_xx, inv_xy, inv_yy = _inverse_2x2(xx, xy, yy, damping)
             levels.append(
                 _ReferenceLevel(
                     image=image,
                     grad_x=grad_x,
                     grad_y=grad_y,
-                    inv_xx=(yy + damping) / det,
-                    inv_xy=-xy / det,
-                    inv_yy=(xx + damping) / det,
+                    inv_xx=inv_xx,
+                    inv_xy=inv_xy,
+                    inv_yy=inv_yy,
                     damping=damping,
+                    extent=extent,
                 )
             )
         return PreparedReference(
@@ -242,17 +248,62 @@ class LucasKanade(nn.Module):
 
 
 def _gauss_newton_step(level: _ReferenceLevel, coefficients: torch.Tensor, flow: torch.Tensor, window):
-    """One update (2); returns the new flow and z_k."""
+    """One update (2); returns the new flow and z_k.
+
+    Pixels warped outside the frame carry no information (their residual would
+    compare the reference with replicated border values), so where any exist,
+    they are left out of the window sums and the structure tensor is rebuilt
+    for this step; otherwise the reference's inverted tensor is reused.
+    """
     u, v = flow[:, :1], flow[:, 1:]
     warped = sample_bspline(coefficients, flow)
     linearised = level.grad_x * u + level.grad_y * v - (warped - level.image)
-    b_x, b_y = separable_filter(
-        torch.cat((level.grad_x * linearised, level.grad_y * linearised), 1), window, padding="zeros"
-    ).split(1, dim=1)
+    valid = _warped_inside(flow, level.extent)
+    if valid is None:
+        b_x, b_y = separable_filter(
+            torch.cat((level.grad_x * linearised, level.grad_y * linearised), 1), window, padding="zeros"
+        ).split(1, dim=1)
+        inv_xx, inv_xy, inv_yy = level.inv_xx, level.inv_xy, level.inv_yy
+    else:
+        grad_x, grad_y = level.grad_x * valid, level.grad_y * valid
+        xx, xy, yy, b_x, b_y = separable_filter(
+            torch.cat((grad_x * grad_x, grad_x * grad_y, grad_y * grad_y, grad_x * linearised, grad_y * linearised), 1),
+            window,
+            padding="zeros",
+        ).split(1, dim=1)
+        inv_xx, inv_xy, inv_yy = _inverse_2x2(xx, xy, yy, level.damping)
     b_x = b_x + level.damping * u
     b_y = b_y + level.damping * v
-    new_flow = torch.cat((level.inv_xx * b_x + level.inv_xy * b_y, level.inv_xy * b_x + level.inv_yy * b_y), 1)
+    new_flow = torch.cat((inv_xx * b_x + inv_xy * b_y, inv_xy * b_x + inv_yy * b_y), 1)
     return new_flow, linearised
+
+
+def _inverse_2x2(xx, xy, yy, damping):
+    """Entries (xx, xy, yy) of the inverse of [[xx + d, xy], [xy, yy + d]] (elementwise)."""
+    det = (xx + damping) * (yy + damping) - xy * xy
+    return (yy + damping) / det, -xy / det, (xx + damping) / det
+
+
+def _inside_mask(image: torch.Tensor, extent: tuple[float, float]) -> torch.Tensor:
+    """1 on pixels whose centre lies in the unpadded frame, 0 on padding; shape (1, 1, h, w)."""
+    height, width = image.shape[-2:]
+    y = torch.arange(height, dtype=image.dtype, device=image.device).view(1, 1, height, 1)
+    x = torch.arange(width, dtype=image.dtype, device=image.device).view(1, 1, 1, width)
+    return ((y <= extent[0] - 0.5) & (x <= extent[1] - 0.5)).to(image.dtype)
+
+
+def _warped_inside(flow: torch.Tensor, extent: tuple[float, float]) -> torch.Tensor | None:
+    """Mask (N, 1, h, w) of pixels warped inside the unpadded frame, or None when all are."""
+    height, width = flow.shape[-2:]
+    y = torch.arange(height, dtype=flow.dtype, device=flow.device).view(height, 1)
+    x = torch.arange(width, dtype=flow.dtype, device=flow.device).view(1, width)
+    with torch.no_grad():
+        pos_x = x + flow[:, :1]
+        pos_y = y + flow[:, 1:]
+        valid = (pos_x >= -0.5) & (pos_x <= extent[1] - 0.5) & (pos_y >= -0.5) & (pos_y <= extent[0] - 0.5)
+        if bool(valid.all()):
+            return None
+    return valid.to(flow.dtype)
 
 
 def _smoothed_pyramid(frame: torch.Tensor, presmooth: float, n_levels: int) -> list[torch.Tensor]:

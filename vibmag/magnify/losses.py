@@ -1,0 +1,180 @@
+"""The self-supervised losses of Pan, Geng & Owens 2023 (METHOD.md section 1).
+
+Both losses backpropagate through a frozen, differentiable flow estimator
+``F(ref, moving) -> (N, 2, H, W)`` px (x first, ``moving(p + F(p)) = ref(p)``):
+
+    L_mag   = mean |F(I0, J) - alpha * F(I0, It)|                 (L1, px)
+    L_color = mean |warp(It, F(I0, It)) - warp(J, F(I0, J))|        (bilinear, reflection padding)
+    L       = 1.0 * L_mag + 10.0 * L_color
+
+exactly as the released code: no clamping, mask or stop-gradient (the target
+``alpha * F(I0, It)`` carries no gradient because I0 and It are data). The one
+option, ``mask``, weights both means per pixel (e.g. by the estimator's
+confidence); it is off by default, and any use is documented with its
+measurements in docs/model_card.md.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "FlowFn",
+    "freeze",
+    "flow_and_confidence",
+    "warp_bilinear",
+    "magnification_loss",
+    "color_loss",
+    "FlowMagLoss",
+    "LossTerms",
+]
+
+FlowFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+MAG_WEIGHT = 1.0
+COLOR_WEIGHT = 10.0
+
+
+def freeze(estimator):
+    """Freeze a flow estimator in place (eval mode, no parameter gradients) and return it.
+
+    Gradients still flow *through* it to its inputs, which is what training needs.
+    """
+    if isinstance(estimator, torch.nn.Module):
+        estimator.eval()
+        for p in estimator.parameters():
+            p.requires_grad_(False)
+    return estimator
+
+
+def flow_and_confidence(estimator, ref: torch.Tensor, moving: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(flow, confidence)`` from an estimator.
+
+    Calls ``estimator(ref, moving, return_confidence=True)`` where the
+    estimator takes that keyword (vibmag.flow's estimators do), accepts
+    estimators that return a ``(flow, confidence)`` tuple, and otherwise
+    returns ``(estimator(ref, moving), None)``. Confidence is (N, 1, H, W)
+    in [0, 1].
+    """
+    if _takes_keyword(estimator, "return_confidence"):
+        result = estimator(ref, moving, return_confidence=True)
+    else:
+        result = estimator(ref, moving)
+    if isinstance(result, (tuple, list)):
+        flow, confidence = result[0], result[1]
+    elif hasattr(result, "flow"):
+        flow, confidence = result.flow, getattr(result, "confidence", None)
+    else:
+        flow, confidence = result, None
+    if confidence is not None and confidence.dim() == 3:
+        confidence = confidence.unsqueeze(1)
+    return flow, confidence
+
+
+def _takes_keyword(estimator, name: str) -> bool:
+    function = estimator.forward if isinstance(estimator, torch.nn.Module) else estimator
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def flow_only(estimator, ref: torch.Tensor, moving: torch.Tensor) -> torch.Tensor:
+    """The flow of an estimator that may also return a confidence."""
+    result = estimator(ref, moving)
+    if isinstance(result, (tuple, list)):
+        return result[0]
+    if hasattr(result, "flow"):
+        return result.flow
+    return result
+
+
+def warp_bilinear(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """``image(p + flow(p))`` by bilinear ``grid_sample`` with reflection padding (the paper's warp).
+
+    Args:
+        image: (N, C, H, W); flow: (N, 2, H, W) px, x first.
+    """
+    if image.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2 or image.shape[0] != flow.shape[0] or image.shape[-2:] != flow.shape[-2:]:
+        raise ValueError(f"expected image (N, C, H, W) and flow (N, 2, H, W) on one grid, got {tuple(image.shape)} and {tuple(flow.shape)}")
+    n, _, h, w = image.shape
+    ys = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, h, 1)
+    xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w)
+    gx = (xs + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
+    gy = (ys + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
+    grid = torch.stack((gx, gy), dim=-1)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
+
+
+def _mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    if mask is None:
+        return x.mean()
+    weight = mask.expand_as(x)
+    return (x * weight).sum() / weight.sum().clamp_min(1e-8)
+
+
+def magnification_loss(flow_magnified: torch.Tensor, flow_input: torch.Tensor, alpha: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """L_mag = mean |F(I0, J) - alpha * F(I0, It)| over both components and all pixels (px).
+
+    ``alpha`` is a number, (N, 1, 1, 1) or a per-pixel (N, 1, H, W) map.
+    """
+    return _mean((flow_magnified - alpha * flow_input).abs(), mask)
+
+
+def color_loss(
+    it: torch.Tensor, magnified: torch.Tensor, flow_input: torch.Tensor, flow_magnified: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """L_color = mean |warp(It, F(I0, It)) - warp(J, F(I0, J))| (both warped back onto I0's grid)."""
+    return _mean((warp_bilinear(it, flow_input) - warp_bilinear(magnified, flow_magnified)).abs(), mask)
+
+
+@dataclass
+class LossTerms:
+    """The total loss (a differentiable tensor) and its parts as floats."""
+
+    total: torch.Tensor
+    mag: float
+    color: float
+
+
+class FlowMagLoss:
+    """Total loss ``mag_weight * L_mag + color_weight * L_color`` with a frozen flow estimator in the loop.
+
+    Args:
+        estimator: any callable ``(ref, moving) -> flow`` (N, 2, H, W), x first,
+            differentiable w.r.t. ``moving``; frozen here (:func:`freeze`).
+        mag_weight, color_weight: 1.0 and 10.0 as in the paper.
+        confidence_mask: weight both terms per pixel by the confidence of
+            F(I0, It) (an option; off by default, the paper has none).
+    """
+
+    def __init__(self, estimator: FlowFn, *, mag_weight: float = MAG_WEIGHT, color_weight: float = COLOR_WEIGHT, confidence_mask: bool = False):
+        self.estimator = freeze(estimator)
+        self.mag_weight = float(mag_weight)
+        self.color_weight = float(color_weight)
+        self.confidence_mask = bool(confidence_mask)
+
+    def __call__(
+        self,
+        i0: torch.Tensor,
+        it: torch.Tensor,
+        magnified: torch.Tensor,
+        alpha: torch.Tensor,
+        *,
+        flow_input: torch.Tensor | None = None,
+        confidence: torch.Tensor | None = None,
+    ) -> LossTerms:
+        """Losses of ``magnified`` = G(i0, it, alpha); ``flow_input`` = F(i0, it) if already computed."""
+        if flow_input is None:
+            with torch.no_grad():
+                flow_input, confidence = flow_and_confidence(self.estimator, i0, it)
+        flow_magnified = flow_only(self.estimator, i0, magnified)
+        mask = confidence if (self.confidence_mask and confidence is not None) else None
+        l_mag = magnification_loss(flow_magnified, flow_input, alpha, mask)
+        l_color = color_loss(it, magnified, flow_input, flow_magnified, mask)
+        total = self.mag_weight * l_mag + self.color_weight * l_color
+        return LossTerms(total, float(l_mag.detach()), float(l_color.detach()))

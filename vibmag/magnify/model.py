@@ -1,0 +1,253 @@
+"""The magnification generator G(I0, It, alpha) -> J (METHOD.md section 1).
+
+The generator predicts a displacement field and a residual image and applies
+them to ``It``:
+
+    D = F(I0, It) + dD(I0, It, F, c, enc(alpha))      (flow-conditioned variant)
+    D = dD(I0, It, enc(alpha))                        (images-only variant, the paper's inputs)
+    J(q) = It(q - (alpha(q) - 1) * D(q)) + (1 - 1/alpha(q)) * R(q)
+
+so a material point that moved by ``F(I0, It)`` between I0 and It appears
+moved by ``alpha`` times as much in J. Where ``alpha == 1`` the warp
+displacement and the residual gate are exactly zero, and :func:`warp` reads
+pixel centres exactly, so ``J == It`` bit for bit there: alpha = 1 is the
+identity by construction, per pixel.
+
+The model holds no losses, optimiser or configuration object; the frozen flow
+estimator it is conditioned on is handed to ``forward`` (or passed as
+precomputed ``flow``), never stored in its state dict.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["Magnifier", "alpha_encoding", "warp", "pixel_grid", "VARIANTS"]
+
+VARIANTS = ("flow", "images")
+_FLOW_SCALE = 2.0  # px -> network input units (sub-pixel motions become O(0.1 .. 2))
+
+
+def alpha_encoding(alpha: torch.Tensor, n_sin: int = 16) -> torch.Tensor:
+    """Per-pixel features of a magnification map.
+
+    Args:
+        alpha: (N, 1, H, W) magnification factors (>= 0).
+        n_sin: number of sinusoidal channels ``sin(2 pi alpha / lambda_k)``
+            with ``lambda_k`` log-spaced over ``2**-3 .. 2**7`` (the paper's
+            encoding, fewer channels).
+
+    Returns:
+        (N, n_sin + 2, H, W): the sinusoids, ``log2(alpha) / 4`` and
+        ``1 - 1 / alpha`` (both 0 at alpha = 1).
+    """
+    if alpha.dim() != 4 or alpha.shape[1] != 1:
+        raise ValueError(f"alpha must be shaped (N, 1, H, W), got {tuple(alpha.shape)}")
+    a = alpha.clamp_min(1e-3)
+    feats = []
+    if n_sin:
+        lam = torch.logspace(-3, 7, n_sin, base=2.0, dtype=alpha.dtype, device=alpha.device).view(1, -1, 1, 1)
+        feats.append(torch.sin(2 * math.pi * a / lam))
+    feats += [torch.log2(a) / 4.0, 1.0 - 1.0 / a]
+    return torch.cat(feats, dim=1)
+
+
+def pixel_grid(height: int, width: int, *, dtype=torch.float32, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel-centre coordinates ``(x, y)`` each (H, W); centres at integers."""
+    y = torch.arange(height, dtype=dtype, device=device).view(height, 1).expand(height, width)
+    x = torch.arange(width, dtype=dtype, device=device).view(1, width).expand(height, width)
+    return x, y
+
+
+def _reflect(pos: torch.Tensor, last: int) -> torch.Tensor:
+    """Reflect coordinates into [0, last] about the border pixel centres."""
+    if last == 0:
+        return torch.zeros_like(pos)
+    period = 2.0 * last
+    pos = torch.remainder(pos, period)
+    return torch.where(pos > last, period - pos, pos)
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Bilinear backward warp ``image(p + flow(p))`` with reflection at borders.
+
+    Args:
+        image: (N, C, H, W).
+        flow: (N, 2, H, W) px, x first.
+
+    Returns:
+        (N, C, H, W).
+
+    Convention:
+        Samples are gathered explicitly (not with ``grid_sample``) so that a
+        zero flow returns ``image`` exactly, bit for bit; that is what makes
+        alpha = 1 the identity of :class:`Magnifier`.
+    """
+    if image.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2:
+        raise ValueError(f"expected image (N, C, H, W) and flow (N, 2, H, W), got {tuple(image.shape)} and {tuple(flow.shape)}")
+    if image.shape[0] != flow.shape[0] or image.shape[-2:] != flow.shape[-2:]:
+        raise ValueError(f"image and flow must share N, H, W, got {tuple(image.shape)} and {tuple(flow.shape)}")
+    n, c, h, w = image.shape
+    gx, gy = pixel_grid(h, w, dtype=flow.dtype, device=flow.device)
+    x = _reflect(gx + flow[:, 0], w - 1)
+    y = _reflect(gy + flow[:, 1], h - 1)
+    x0 = x.detach().floor().clamp(0, w - 1)
+    y0 = y.detach().floor().clamp(0, h - 1)
+    wx = (x - x0).unsqueeze(1)
+    wy = (y - y0).unsqueeze(1)
+    x0, y0 = x0.long(), y0.long()
+    x1 = (x0 + 1).clamp(max=w - 1)
+    y1 = (y0 + 1).clamp(max=h - 1)
+    flat = image.reshape(n, c, h * w)
+
+    def fetch(yy, xx):
+        index = (yy * w + xx).view(n, 1, h * w).expand(n, c, h * w)
+        return flat.gather(2, index).view(n, c, h, w)
+
+    top = fetch(y0, x0) * (1 - wx) + fetch(y0, x1) * wx
+    bottom = fetch(y1, x0) * (1 - wx) + fetch(y1, x1) * wx
+    return top * (1 - wy) + bottom * wy
+
+
+class _Block(nn.Sequential):
+    def __init__(self, cin: int, cout: int):
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1, padding_mode="replicate"),
+            nn.LeakyReLU(0.1),
+            nn.Conv2d(cout, cout, 3, padding=1, padding_mode="replicate"),
+            nn.LeakyReLU(0.1),
+        )
+
+
+class _UNet(nn.Module):
+    """A plain U-Net (no normalisation): ``len(widths)`` levels, x2 pooling between them."""
+
+    def __init__(self, cin: int, cout: int, widths: tuple[int, ...]):
+        super().__init__()
+        self.down = nn.ModuleList()
+        prev = cin
+        for width in widths:
+            self.down.append(_Block(prev, width))
+            prev = width
+        self.up = nn.ModuleList()
+        for width in reversed(widths[:-1]):
+            self.up.append(_Block(prev + width, width))
+            prev = width
+        self.head = nn.Conv2d(prev, cout, 3, padding=1, padding_mode="replicate")
+        nn.init.zeros_(self.head.weight)  # start as the plain (Lagrangian or identity) warp
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, block in enumerate(self.down):
+            if i:
+                x = F.avg_pool2d(x, 2)
+            x = block(x)
+            skips.append(x)
+        for block, skip in zip(self.up, reversed(skips[:-1])):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return self.head(x)
+
+
+class Magnifier(nn.Module):
+    """Self-supervised motion magnifier G(I0, It, alpha) -> J.
+
+    Args:
+        variant: ``"flow"`` (the network also sees the frozen flow estimate
+            F(I0, It) and its confidence and corrects the field it implies) or
+            ``"images"`` (the paper's inputs: the two frames and alpha only).
+        widths: channel widths of the U-Net levels.
+        n_sin: sinusoidal alpha channels (:func:`alpha_encoding`).
+        max_alpha: the largest alpha seen in training; inference beyond it
+            applies the model repeatedly (:mod:`vibmag.magnify.infer`).
+
+    Shapes:
+        ``i0`` (N or 1, C, H, W), ``it`` (N, C, H, W), float in [0, 1]; ``alpha``
+        a number, (N,) or (N, 1, H, W). The network reads the channel mean;
+        the field and the residual apply to every channel. Any H, W works;
+        multiples of ``2 ** (len(widths) - 1)`` avoid resampling seams.
+    """
+
+    def __init__(self, variant: str = "flow", widths: tuple[int, ...] = (16, 32, 64, 96), n_sin: int = 16, max_alpha: float = 16.0):
+        super().__init__()
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        self.variant = variant
+        self.widths = tuple(int(w) for w in widths)
+        self.n_sin = int(n_sin)
+        self.max_alpha = float(max_alpha)
+        cin = 3 + (n_sin + 2) + (3 if variant == "flow" else 0)
+        self.net = _UNet(cin, 3, self.widths)
+
+    @property
+    def uses_flow(self) -> bool:
+        """Whether forward needs the flow estimate F(I0, It)."""
+        return self.variant == "flow"
+
+    def config(self) -> dict:
+        """Constructor arguments (plain values) that rebuild this architecture."""
+        return {"variant": self.variant, "widths": list(self.widths), "n_sin": self.n_sin, "max_alpha": self.max_alpha}
+
+    def forward(
+        self,
+        i0: torch.Tensor,
+        it: torch.Tensor,
+        alpha,
+        *,
+        flow: torch.Tensor | None = None,
+        confidence: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The magnified frame J, (N, C, H, W).
+
+        ``flow`` = F(I0, It) (N, 2, H, W) px and ``confidence`` (N, 1, H, W)
+        in [0, 1] are required by the ``"flow"`` variant (compute them with
+        :func:`vibmag.magnify.losses.flow_and_confidence`); a missing
+        confidence counts as 1.
+        """
+        if it.dim() != 4:
+            raise ValueError(f"it must be shaped (N, C, H, W), got {tuple(it.shape)}")
+        if i0.dim() != 4 or i0.shape[1:] != it.shape[1:] or i0.shape[0] not in (1, it.shape[0]):
+            raise ValueError(f"i0 must be shaped (1 or N, C, H, W) like it {tuple(it.shape)}, got {tuple(i0.shape)}")
+        n, _, h, w = it.shape
+        alpha = expand_alpha(alpha, n, h, w, it)
+        g0 = i0.mean(1, keepdim=True).expand(n, 1, h, w)
+        gt = it.mean(1, keepdim=True)
+        inputs = [g0, gt, 4.0 * (gt - g0), alpha_encoding(alpha, self.n_sin)]
+        if self.uses_flow:
+            if flow is None:
+                raise ValueError("the flow-conditioned Magnifier needs flow=F(I0, It) (N, 2, H, W)")
+            if flow.shape != (n, 2, h, w):
+                raise ValueError(f"flow must be shaped {(n, 2, h, w)}, got {tuple(flow.shape)}")
+            if confidence is None:
+                confidence = torch.ones_like(gt)
+            inputs += [flow / _FLOW_SCALE, confidence.to(gt)]
+        out = self.net(torch.cat(inputs, dim=1))
+        field = out[:, :2] / _FLOW_SCALE
+        if self.uses_flow:
+            field = field + flow
+        residual = 0.1 * out[:, 2:3]
+        # J(q) = It(q - (alpha - 1) D(q)) + (1 - 1/alpha) R(q): exactly It where alpha == 1
+        magnified = warp(it, -(alpha - 1.0) * field)
+        return magnified + (1.0 - 1.0 / alpha.clamp_min(1e-3)) * residual
+
+    def extra_repr(self) -> str:
+        return f"variant={self.variant!r}, widths={self.widths}, n_sin={self.n_sin}, max_alpha={self.max_alpha}"
+
+
+def expand_alpha(alpha, n: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+    """A number, (N,), (H, W), (N, 1, H, W) or (1, 1, H, W) alpha as an (N, 1, H, W) tensor."""
+    a = torch.as_tensor(alpha, dtype=like.dtype, device=like.device)
+    if a.dim() == 0:
+        return a.expand(n, 1, h, w)
+    if a.dim() == 1 and a.shape[0] in (1, n):
+        return a.view(-1, 1, 1, 1).expand(n, 1, h, w)
+    if a.dim() == 2 and a.shape == (h, w):
+        return a.view(1, 1, h, w).expand(n, 1, h, w)
+    if a.dim() == 4 and a.shape[1] == 1 and a.shape[0] in (1, n) and a.shape[-2:] == (h, w):
+        return a.expand(n, 1, h, w)
+    raise ValueError(f"alpha must be a number, (N,), (H, W) or (N, 1, H, W) with N={n}, H={h}, W={w}; got shape {tuple(a.shape)}")

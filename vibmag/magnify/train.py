@@ -1,0 +1,302 @@
+"""Training the magnifier with the self-supervised flow losses (``vibmag train``).
+
+Laid out like torchvision's training references: :func:`get_args_parser`
+apart from :func:`main`, a plain :func:`train_one_epoch` and
+:func:`evaluate`, and checkpoints holding model, optimiser, step and config
+so a run resumes exactly where it stopped (batches are a pure function of
+``(seed, step)``, see :meth:`vibmag.magnify.data.PairPool.batch`).
+
+Example (the command that produced the shipped weights is in
+docs/model_card.md)::
+
+    vibmag train --output-dir runs/flowmag --steps 4000 --threads 2
+    vibmag train --output-dir runs/flowmag --resume runs/flowmag/checkpoint.pt --steps 6000
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import logging
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .data import Augment, PairPool, PoolConfig, build_pool
+from .losses import FlowMagLoss, flow_and_confidence
+from .model import Magnifier
+
+__all__ = [
+    "get_args_parser",
+    "main",
+    "train_step",
+    "train_one_epoch",
+    "evaluate",
+    "save_checkpoint",
+    "load_checkpoint",
+    "export_weights",
+]
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = "vibmag-magnifier-checkpoint"
+
+
+def model_inputs(model: Magnifier, estimator, i0: torch.Tensor, it: torch.Tensor):
+    """``(flow, confidence)`` = F(I0, It) for the flow-conditioned model (no gradient; they are data)."""
+    with torch.no_grad():
+        return flow_and_confidence(estimator, i0, it)
+
+
+def train_step(model: Magnifier, loss_fn: FlowMagLoss, optimizer: torch.optim.Optimizer, i0, it, alpha):
+    """One optimiser step on a batch; returns the :class:`LossTerms`."""
+    model.train()
+    flow, confidence = model_inputs(model, loss_fn.estimator, i0, it)
+    magnified = model(i0, it, alpha, flow=flow, confidence=confidence)
+    terms = loss_fn(i0, it, magnified, alpha, flow_input=flow, confidence=confidence)
+    optimizer.zero_grad(set_to_none=True)
+    terms.total.backward()
+    optimizer.step()
+    return terms
+
+
+def train_one_epoch(
+    model: Magnifier,
+    loss_fn: FlowMagLoss,
+    optimizer: torch.optim.Optimizer,
+    pool: PairPool,
+    augment: Augment,
+    *,
+    start_step: int,
+    steps: int,
+    batch_size: int,
+    seed: int = 0,
+    device="cpu",
+    log_rows: list | None = None,
+    print_every: int = 10,
+    deadline: float | None = None,
+) -> int:
+    """Train ``steps`` steps from ``start_step``; returns the step reached (earlier at ``deadline``)."""
+    step = start_step
+    t0 = time.perf_counter()
+    for step in range(start_step, start_step + steps):
+        if deadline is not None and time.time() >= deadline:
+            return step
+        i0, it, alpha = (x.to(device) for x in pool.batch(step, batch_size, augment, seed))
+        terms = train_step(model, loss_fn, optimizer, i0, it, alpha)
+        if not math.isfinite(float(terms.total)):
+            raise FloatingPointError(f"loss is {float(terms.total)} at step {step}")
+        if log_rows is not None:
+            log_rows.append({"step": step + 1, "split": "train", "loss": float(terms.total), "mag": terms.mag, "color": terms.color})
+        if print_every and (step + 1) % print_every == 0:
+            rate = (step + 1 - start_step) / (time.perf_counter() - t0)
+            log.info("step %d  loss %.4f  mag %.4f px  color %.5f  (%.2f steps/s)", step + 1, float(terms.total), terms.mag, terms.color, rate)
+    return start_step + steps
+
+
+@torch.no_grad()
+def evaluate(model: Magnifier, loss_fn: FlowMagLoss, pool: PairPool, augment: Augment, *, batch_size: int = 8, seed: int = 0, device="cpu", limit=None) -> dict:
+    """Mean losses over a held-out pool (fixed crops and alphas), without gradients."""
+    model.eval()
+    totals = {"loss": 0.0, "mag": 0.0, "color": 0.0}
+    count = 0
+    for i0, it, alpha in pool.fixed(batch_size, augment, seed, limit):
+        i0, it, alpha = i0.to(device), it.to(device), alpha.to(device)
+        flow, confidence = flow_and_confidence(loss_fn.estimator, i0, it)
+        magnified = model(i0, it, alpha, flow=flow, confidence=confidence)
+        terms = loss_fn(i0, it, magnified, alpha, flow_input=flow, confidence=confidence)
+        n = i0.shape[0]
+        totals["loss"] += float(terms.total) * n
+        totals["mag"] += terms.mag * n
+        totals["color"] += terms.color * n
+        count += n
+    return {k: v / max(count, 1) for k, v in totals.items()}
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path, model: Magnifier, optimizer, step: int, config: dict) -> Path:
+    """Write model, optimiser, step, config and RNG state atomically (torch.save, weights_only-loadable)."""
+    path = Path(path)
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "model": model.state_dict(),
+        "model_config": json.dumps(model.config()),
+        "optimizer": optimizer.state_dict(),
+        "step": int(step),
+        "config": json.dumps(config),
+        "torch_rng": torch.get_rng_state(),
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path, *, device="cpu"):
+    """``(model, optimizer_state, step, config)`` from a checkpoint written by :func:`save_checkpoint`."""
+    from .infer import ModelFileError
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise ModelFileError(f"{path} is not a readable vibmag checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ModelFileError(f"{path} is not a vibmag magnifier checkpoint")
+    model = Magnifier(**json.loads(state["model_config"]))
+    model.load_state_dict(state["model"])
+    return model.to(device), state["optimizer"], int(state["step"]), json.loads(state["config"])
+
+
+def export_weights(model: Magnifier, path, *, metadata: dict | None = None) -> Path:
+    """Write the shipped-weights file read by :func:`vibmag.magnify.load_model` (state dict + JSON metadata)."""
+    from .infer import WEIGHTS_FORMAT
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "format": WEIGHTS_FORMAT,
+        "model_config": json.dumps(model.config()),
+        "metadata": json.dumps(metadata or {}),
+        "state_dict": {k: v.detach().to("cpu", torch.float32).clone() for k, v in model.state_dict().items()},
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    return path
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """Options of ``vibmag train``."""
+    p = argparse.ArgumentParser(prog="vibmag train", description="Train the self-supervised motion magnifier (METHOD.md section 1).", add_help=add_help)
+    p.add_argument("--output-dir", required=True, help="folder for checkpoint.pt, log.csv, config.json and weights")
+    p.add_argument("--variant", choices=["flow", "images"], default="flow", help="generator inputs: frozen flow + images (default) or images only (the paper's)")
+    p.add_argument("--widths", default="16,32,64,96", help="U-Net channel widths per level")
+    p.add_argument("--steps", type=int, default=4000, help="total optimiser steps (a resumed run continues up to this)")
+    p.add_argument("--epoch-steps", type=int, default=100, help="steps between evaluations and checkpoints")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--crop", type=int, default=96, help="training crop size, px")
+    p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (paper: 3e-4)")
+    p.add_argument("--alpha-max", type=float, default=16.0, help="alpha is drawn log-uniform in [1, alpha-max]")
+    p.add_argument("--mag-weight", type=float, default=1.0)
+    p.add_argument("--color-weight", type=float, default=10.0)
+    p.add_argument("--confidence-mask", action="store_true", help="weight the losses by the flow confidence (not in the paper)")
+    p.add_argument("--noise-prob", type=float, default=0.5, help="probability of adding sensor noise to a training pair")
+    p.add_argument("--pool-size", type=int, default=128, help="size of the stored training pairs, px")
+    p.add_argument("--pool", default="400,100,600,60", help="pairs per source: objects,plates,natural,recordings")
+    p.add_argument("--pool-cache", default=None, help=".npz cache of the training pairs (default: OUTPUT_DIR/pairs.npz)")
+    p.add_argument("--val-pairs", type=int, default=48, help="held-out pairs for evaluate()")
+    p.add_argument("--flow", default="vibmag", help="flow estimator: 'vibmag' (vibmag.flow's default) or 'module:callable'")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda'")
+    p.add_argument("--resume", default=None, help="checkpoint to resume from")
+    p.add_argument("--time-limit", type=float, default=None, help="stop (with a checkpoint) after this many seconds")
+    p.add_argument("--export", default=None, help="also write the final weights file here (e.g. vibmag/models/flowmag.pt)")
+    p.add_argument("--print-every", type=int, default=10)
+    return p
+
+
+def _pool_config(args) -> PoolConfig:
+    counts = [int(v) for v in str(args.pool).split(",")]
+    if len(counts) != 4:
+        raise ValueError(f"--pool needs four counts (objects,plates,natural,recordings), got {args.pool!r}")
+    return PoolConfig(args.pool_size, *counts, seed=args.seed)
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["step", "split", "loss", "mag", "color", "seconds"])
+        if new:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k, "") for k in writer.fieldnames})
+    rows.clear()
+
+
+def main(argv=None) -> int:
+    """Run ``vibmag train`` with ``argv`` (a list of strings, or an argparse Namespace)."""
+    from .infer import resolve_flow
+
+    args = argv if isinstance(argv, argparse.Namespace) else get_args_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {k: v for k, v in vars(args).items() if k not in ("resume", "time_limit", "export", "print_every", "threads", "device", "steps")}
+    estimator = resolve_flow(args.flow)
+    if isinstance(estimator, torch.nn.Module):
+        estimator = estimator.to(device)
+    loss_fn = FlowMagLoss(estimator, mag_weight=args.mag_weight, color_weight=args.color_weight, confidence_mask=args.confidence_mask)
+
+    pool_cfg = _pool_config(args)
+    cache = Path(args.pool_cache) if args.pool_cache else out / f"pairs-{pool_cfg.key()}.npz"
+    t_pool = time.time()
+    pool = build_pool(pool_cfg, estimator=estimator, cache=cache)
+    log.info("training pairs: %d %s (%.0f s)", len(pool), pool.counts, time.time() - t_pool)
+    train_pool, val_pool = pool.split(min(args.val_pairs, len(pool) // 4), seed=args.seed)
+    augment = Augment(crop=args.crop, alpha_range=(1.0, args.alpha_max), noise_prob=args.noise_prob)
+    val_augment = Augment(crop=args.crop, alpha_range=(1.0, args.alpha_max), noise_prob=args.noise_prob)
+
+    if args.resume:
+        model, opt_state, step, saved = load_checkpoint(args.resume, device=device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+        optimizer.load_state_dict(opt_state)
+        torch.set_rng_state(torch.load(args.resume, weights_only=True)["torch_rng"])
+        log.info("resumed from %s at step %d", args.resume, step)
+    else:
+        widths = tuple(int(w) for w in str(args.widths).split(","))
+        model = Magnifier(args.variant, widths=widths, max_alpha=args.alpha_max).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+        step = 0
+    (out / "config.json").write_text(json.dumps({**config, "pool_config": asdict(pool_cfg)}, indent=2))
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("Magnifier %s: %d parameters, device %s, %d threads", model.config(), n_params, device, torch.get_num_threads())
+
+    deadline = time.time() + args.time_limit if args.time_limit else None
+    log_path = out / "log.csv"
+    rows: list[dict] = []
+    started = time.time()
+    if step == 0:
+        metrics = evaluate(model, loss_fn, val_pool, val_augment, batch_size=args.batch_size, seed=args.seed, device=device)
+        rows.append({"step": 0, "split": "val", **metrics, "seconds": 0.0})
+        _write_log(log_path, rows)
+    while step < args.steps:
+        n = min(args.epoch_steps, args.steps - step)
+        reached = train_one_epoch(model, loss_fn, optimizer, train_pool, augment, start_step=step, steps=n, batch_size=args.batch_size,
+                                  seed=args.seed, device=device, log_rows=rows, print_every=args.print_every, deadline=deadline)
+        elapsed = time.time() - started
+        for row in rows:
+            row["seconds"] = round(elapsed, 1)
+        step = reached
+        metrics = evaluate(model, loss_fn, val_pool, val_augment, batch_size=args.batch_size, seed=args.seed, device=device)
+        rows.append({"step": step, "split": "val", **metrics, "seconds": round(elapsed, 1)})
+        _write_log(log_path, rows)
+        save_checkpoint(out / "checkpoint.pt", model, optimizer, step, config)
+        log.info("step %d  val loss %.4f  mag %.4f px  color %.5f  (%.0f s)", step, metrics["loss"], metrics["mag"], metrics["color"], elapsed)
+        if deadline is not None and time.time() >= deadline:
+            log.info("time limit reached at step %d", step)
+            break
+    meta = {"steps": step, "command": "vibmag train " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in config.items() if v not in (None, False)), "n_params": n_params}
+    export_weights(copy.deepcopy(model).cpu(), out / "weights.pt", metadata=meta)
+    if args.export:
+        export_weights(copy.deepcopy(model).cpu(), args.export, metadata=meta)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
