@@ -58,3 +58,16 @@ def test_format_quantity_round_trips():
     text = format_quantity(15000.0, "Hz")
     assert text == "15000 Hz" and frequency_hz(text) == 15000.0
     assert frequency_hz(format_quantity(1 / 3, "Hz")) == pytest.approx(1 / 3, rel=1e-11)
+
+
+def test_pint_xarray_uses_vibmags_pixel():
+    import pint_xarray  # noqa: F401
+    import xarray as xr
+
+    disp = xr.DataArray([1.0, 2.0], dims="time", attrs={"units": "px"}).pint.quantify()
+    assert disp.pint.units == ureg.Unit("px")
+    with pytest.raises(ValueError, match="Cannot convert") as info:  # pint-xarray's exception group
+        disp.pint.to("mm")
+    assert isinstance(info.value.exceptions[0], pint.DimensionalityError)
+    speed = xr.DataArray([3.0], dims="t", attrs={"units": "1200 rpm"}).pint.quantify()
+    assert float(speed.pint.to("Hz").values[0]) == pytest.approx(60.0)

@@ -14,6 +14,9 @@ Base units inside vibmag:
 * image displacement: px (its own dimension, never converted to a length
   without a pixel size)
 
+Importing vibmag makes :data:`ureg` pint's application registry, so units
+quantified with pint-xarray (``da.pint.quantify()``) follow these rules too.
+
 Examples
 --------
 >>> from vibmag.units import frequency_hz, length_mm, parse_quantity
@@ -45,13 +48,17 @@ __all__ = [
     "rpm_to_hz",
 ]
 
-ureg = pint.UnitRegistry(on_redefinition="ignore")
+ureg = pint.UnitRegistry(on_redefinition="ignore", force_ndarray_like=True)
 # The default registry's "px" is a CSS pixel (1/96 inch) and "rpm" is 2*pi rad/min
 # (so 1200 rpm would be 125.7 Hz). vibmag wants a pixel that never silently
 # becomes a length (pint's image pixel, its own dimension), and rpm as a
 # rotation rate: 1 rpm = 1/60 Hz.
 ureg.define("pixel = [printing_unit] = px")
 ureg.define("revolutions_per_minute = 1 / minute = rpm")
+# pint-xarray's .pint.quantify() reads ``units`` attributes with pint's application
+# registry; make that vibmag's, so "px" stays a pixel there too (pint's default
+# would read it as 1/96 inch and convert it to mm without a pixel size).
+pint.set_application_registry(ureg)
 Quantity = ureg.Quantity
 PIXEL = ureg.Unit("px")
 

@@ -240,7 +240,7 @@ class Magnifier(nn.Module):
 
 
 def expand_alpha(alpha, n: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
-    """A number, (N,), (H, W), (N, 1, H, W) or (1, 1, H, W) alpha as an (N, 1, H, W) tensor."""
+    """A number, (N,), (H, W), (N or 1, 1, H or 1, W or 1) alpha as an (N, 1, H, W) tensor."""
     a = torch.as_tensor(alpha, dtype=like.dtype, device=like.device)
     if a.dim() == 0:
         return a.expand(n, 1, h, w)
@@ -248,6 +248,6 @@ def expand_alpha(alpha, n: int, h: int, w: int, like: torch.Tensor) -> torch.Ten
         return a.view(-1, 1, 1, 1).expand(n, 1, h, w)
     if a.dim() == 2 and a.shape == (h, w):
         return a.view(1, 1, h, w).expand(n, 1, h, w)
-    if a.dim() == 4 and a.shape[1] == 1 and a.shape[0] in (1, n) and a.shape[-2:] == (h, w):
+    if a.dim() == 4 and a.shape[1] == 1 and a.shape[0] in (1, n) and a.shape[-2] in (1, h) and a.shape[-1] in (1, w):
         return a.expand(n, 1, h, w)
     raise ValueError(f"alpha must be a number, (N,), (H, W) or (N, 1, H, W) with N={n}, H={h}, W={w}; got shape {tuple(a.shape)}")
