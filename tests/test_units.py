@@ -70,4 +70,4 @@ def test_pint_xarray_uses_vibmags_pixel():
         disp.pint.to("mm")
     assert isinstance(info.value.exceptions[0], pint.DimensionalityError)
     speed = xr.DataArray([1200.0], dims="t", attrs={"units": "rpm"}).pint.quantify()
-    assert float(speed.pint.to("Hz").values[0]) == pytest.approx(20.0)
+    assert float(speed.pint.to("Hz").pint.magnitude[0]) == pytest.approx(20.0)

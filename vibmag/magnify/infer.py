@@ -127,7 +127,7 @@ def _as_nchw(frames, device) -> torch.Tensor:
 
 
 def _stride(model: Magnifier) -> int:
-    return 2 ** (len(model.widths) - 1)
+    return 2 ** len(model.widths)
 
 
 def _pad(x: torch.Tensor, ph: int, pw: int, mode: str) -> torch.Tensor:

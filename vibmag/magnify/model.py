@@ -169,8 +169,11 @@ class Magnifier(nn.Module):
     Shapes:
         ``i0`` (N or 1, C, H, W), ``it`` (N, C, H, W), float in [0, 1]; ``alpha``
         a number, (N,) or (N, 1, H, W). The network reads the channel mean;
-        the field and the residual apply to every channel. Any H, W works;
-        multiples of ``2 ** (len(widths) - 1)`` avoid resampling seams.
+        the field and the residual apply to every channel. The U-Net runs
+        at half resolution on space-to-depth packed frames (so no detail is
+        lost) and returns a half-resolution field (upsampled bilinearly) and
+        a full-resolution residual (depth-to-space). Any H, W works;
+        multiples of ``2 ** len(widths)`` avoid resampling seams.
     """
 
     def __init__(self, variant: str = "flow", widths: tuple[int, ...] = (16, 32, 64, 96), n_sin: int = 16, max_alpha: float = 16.0):
@@ -181,8 +184,8 @@ class Magnifier(nn.Module):
         self.widths = tuple(int(w) for w in widths)
         self.n_sin = int(n_sin)
         self.max_alpha = float(max_alpha)
-        cin = 3 + (n_sin + 2) + (3 if variant == "flow" else 0)
-        self.net = _UNet(cin, 3, self.widths)
+        cin = 12 + (n_sin + 2) + (3 if variant == "flow" else 0)
+        self.net = _UNet(cin, 6, self.widths)  # 2 field channels (half res) + 4 residual sub-pixels
 
     @property
     def uses_flow(self) -> bool:
@@ -215,28 +218,38 @@ class Magnifier(nn.Module):
             raise ValueError(f"i0 must be shaped (1 or N, C, H, W) like it {tuple(it.shape)}, got {tuple(i0.shape)}")
         n, _, h, w = it.shape
         alpha = expand_alpha(alpha, n, h, w, it)
-        g0 = i0.mean(1, keepdim=True).expand(n, 1, h, w)
-        gt = it.mean(1, keepdim=True)
-        inputs = [g0, gt, 4.0 * (gt - g0), alpha_encoding(alpha, self.n_sin)]
         if self.uses_flow:
             if flow is None:
                 raise ValueError("the flow-conditioned Magnifier needs flow=F(I0, It) (N, 2, H, W)")
             if flow.shape != (n, 2, h, w):
                 raise ValueError(f"flow must be shaped {(n, 2, h, w)}, got {tuple(flow.shape)}")
+        # the network runs at half resolution: images are space-to-depth packed (no detail lost),
+        # the smooth inputs (alpha, flow, confidence) are averaged
+        ph, pw = h % 2, w % 2
+        g0 = _pad_even(i0.mean(1, keepdim=True).expand(n, 1, h, w), ph, pw)
+        gt = _pad_even(it.mean(1, keepdim=True), ph, pw)
+        images = F.pixel_unshuffle(torch.cat([g0, gt, 4.0 * (gt - g0)], dim=1), 2)
+        inputs = [images, alpha_encoding(F.avg_pool2d(_pad_even(alpha, ph, pw), 2), self.n_sin)]
+        if self.uses_flow:
             if confidence is None:
-                confidence = torch.ones_like(gt)
-            inputs += [flow / _FLOW_SCALE, confidence.to(gt)]
+                confidence = torch.ones_like(alpha)
+            smooth = torch.cat([flow / _FLOW_SCALE, confidence.to(flow)], dim=1)
+            inputs.append(F.avg_pool2d(_pad_even(smooth, ph, pw), 2))
         out = self.net(torch.cat(inputs, dim=1))
-        field = out[:, :2] / _FLOW_SCALE
+        field = F.interpolate(out[:, :2], scale_factor=2, mode="bilinear", align_corners=False)[..., :h, :w] / _FLOW_SCALE
         if self.uses_flow:
             field = field + flow
-        residual = 0.1 * out[:, 2:3]
+        residual = 0.1 * F.pixel_shuffle(out[:, 2:6], 2)[..., :h, :w]
         # J(q) = It(q - (alpha - 1) D(q)) + (1 - 1/alpha) R(q): exactly It where alpha == 1
         magnified = warp(it, -(alpha - 1.0) * field)
         return magnified + (1.0 - 1.0 / alpha.clamp_min(1e-3)) * residual
 
     def extra_repr(self) -> str:
         return f"variant={self.variant!r}, widths={self.widths}, n_sin={self.n_sin}, max_alpha={self.max_alpha}"
+
+
+def _pad_even(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if (ph or pw) else x
 
 
 def expand_alpha(alpha, n: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
