@@ -140,6 +140,11 @@ class LossTerms:
     mag: float
     color: float
 
+    @property
+    def value(self) -> float:
+        """The total as a float."""
+        return float(self.total.detach())
+
 
 class FlowMagLoss:
     """Total loss ``mag_weight * L_mag + color_weight * L_color`` with a frozen flow estimator in the loop.
@@ -178,3 +183,4 @@ class FlowMagLoss:
         l_color = color_loss(it, magnified, flow_input, flow_magnified, mask)
         total = self.mag_weight * l_mag + self.color_weight * l_color
         return LossTerms(total, float(l_mag.detach()), float(l_color.detach()))
+

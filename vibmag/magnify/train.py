@@ -88,13 +88,13 @@ def train_one_epoch(
             return step
         i0, it, alpha = (x.to(device) for x in pool.batch(step, batch_size, augment, seed))
         terms = train_step(model, loss_fn, optimizer, i0, it, alpha)
-        if not math.isfinite(float(terms.total)):
-            raise FloatingPointError(f"loss is {float(terms.total)} at step {step}")
+        if not math.isfinite(terms.value):
+            raise FloatingPointError(f"loss is {terms.value} at step {step}")
         if log_rows is not None:
-            log_rows.append({"step": step + 1, "split": "train", "loss": float(terms.total), "mag": terms.mag, "color": terms.color})
+            log_rows.append({"step": step + 1, "split": "train", "loss": terms.value, "mag": terms.mag, "color": terms.color})
         if print_every and (step + 1) % print_every == 0:
             rate = (step + 1 - start_step) / (time.perf_counter() - t0)
-            log.info("step %d  loss %.4f  mag %.4f px  color %.5f  (%.2f steps/s)", step + 1, float(terms.total), terms.mag, terms.color, rate)
+            log.info("step %d  loss %.4f  mag %.4f px  color %.5f  (%.2f steps/s)", step + 1, terms.value, terms.mag, terms.color, rate)
     return start_step + steps
 
 
@@ -110,7 +110,7 @@ def evaluate(model: Magnifier, loss_fn: FlowMagLoss, pool: PairPool, augment: Au
         magnified = model(i0, it, alpha, flow=flow, confidence=confidence)
         terms = loss_fn(i0, it, magnified, alpha, flow_input=flow, confidence=confidence)
         n = i0.shape[0]
-        totals["loss"] += float(terms.total) * n
+        totals["loss"] += terms.value * n
         totals["mag"] += terms.mag * n
         totals["color"] += terms.color * n
         count += n
