@@ -25,3 +25,7 @@ class UnitError(VibmagError, ValueError):
 
 class OverwriteError(VibmagError, FileExistsError):
     """Writing would overwrite a file the user made (or an input recording)."""
+
+
+class CancelledError(VibmagError):
+    """Long work was cancelled by the user (a cancel event was set)."""

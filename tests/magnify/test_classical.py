@@ -61,3 +61,15 @@ def test_only_the_band_is_magnified(magnify, options):
         return np.sqrt(np.mean((a[middle][(slice(None),) + INTERIOR] - b[middle][(slice(None),) + INTERIOR]) ** 2))
     assert rms(out, want) < 0.5 * rms(ds["frames"].values, want)
     assert rms(out, want) < 0.5 * rms(out, wrong)
+
+
+@pytest.mark.parametrize("magnify", [linear_magnify, phase_magnify])
+def test_per_pixel_alpha_leaves_alpha_one_areas_unchanged(pair, magnify):
+    frames = torch.tensor(pair["frames"].values, dtype=torch.float64)
+    alpha = torch.ones(96, 96, dtype=torch.float64)
+    alpha[:, 48:] = 4.0
+    out = magnify(frames, alpha).numpy()
+    uniform = magnify(frames, 4.0).numpy()
+    left, right = (slice(None), slice(4, 30)), (slice(None), slice(70, 92))
+    np.testing.assert_allclose(out[1][left], pair["frames"].values[1][left], atol=2e-3)
+    np.testing.assert_allclose(out[1][right], uniform[1][right], atol=2e-3)

@@ -13,7 +13,7 @@ DataArray accessor, which delegates to these functions.
 from . import accessor  # noqa: F401  (registers DataArray.vib)
 from .conversions import to_physical, with_rpm
 from .errors import AnalysisError, BandError, RegionError
-from .filters import bandpass, bandstop, highpass, lowpass
+from .filters import bandpass, bandstop, check_band, highpass, lowpass
 from .regions import orbit, region_mask, waveform
 from .shapes import deflection_shape, mac, shape_magnitude, shape_phase
 from .spectra import find_peaks, spectrum
@@ -23,6 +23,7 @@ __all__ = [
     "lowpass",
     "highpass",
     "bandstop",
+    "check_band",
     "spectrum",
     "find_peaks",
     "region_mask",

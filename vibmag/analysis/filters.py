@@ -34,7 +34,7 @@ from ..units import frequency_hz
 from ._labels import accepts_quantified, float_dtype, over_time, require_finite, sampling_rate_hz
 from .errors import AnalysisError, BandError
 
-__all__ = ["bandpass", "lowpass", "highpass", "bandstop"]
+__all__ = ["bandpass", "lowpass", "highpass", "bandstop", "check_band"]
 
 _METHODS = ("butter", "fir")
 _PADTYPES = ("odd", "even", "constant", None)
@@ -215,6 +215,34 @@ def bandstop(da: xr.DataArray, bands, *, order: int = 4, method: str = "butter",
         edges += [(f"band {i} low", low), (f"band {i} high", high)]
     return _filter(da, "bandstop", edges, order=order, method=method, numtaps=numtaps,
                    padtype=padtype, padlen=padlen, what="bandstop")
+
+
+def check_band(band, frame_rate_hz: float, *, n_time: int | None = None, order: int = 4) -> tuple[float, float]:
+    """Check a ``(low, high)`` band for a recording before long work starts; return the edges in Hz.
+
+    Parameters
+    ----------
+    band : pair of str or pint.Quantity
+        ``("15 Hz", "35 Hz")``.
+    frame_rate_hz : float
+        The recording's capture rate.
+    n_time : int, optional
+        Frames in the record: checked against the padding of the zero-phase
+        Butterworth band-pass of ``order`` that :func:`bandpass` would run.
+
+    Raises
+    ------
+    BandError, vibmag.UnitError
+        As :func:`bandpass` would, before any work is done.
+    """
+    if not _is_band(band):
+        raise BandError(f"a band is a (low, high) pair such as ('15 Hz', '35 Hz'), got {band!r}")
+    edges_hz = [frequency_hz(value) for value in band]
+    _check_edges(["low", "high"], edges_hz, frame_rate_hz, "band")
+    if n_time is not None:
+        design = _design("bandpass", edges_hz, frame_rate_hz, order=order, method="butter", numtaps=None)
+        _check_padding(design, n_time, "odd", None, "band")
+    return edges_hz[0], edges_hz[1]
 
 
 def _as_band_list(bands) -> list[tuple]:

@@ -33,7 +33,7 @@ from ..recording import lazy_time_chunks, make_recording
 
 __all__ = ["save", "load", "read_hdf5", "is_vibmag_file", "FRAME_RATE_ATTRS", "BIT_DEPTH_ATTRS"]
 
-FILE_MARKER = "vibmag_version"
+FILE_MARKER = "vibmag_file_version"
 _JSON_PREFIX = "json:"
 _OBJECT_ATTR = "vibmag_object"
 _NAME_ATTR = "vibmag_dataarray_name"

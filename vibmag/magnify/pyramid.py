@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["laplacian_pyramid", "reconstruct", "blur", "max_levels"]
+__all__ = ["laplacian_pyramid", "gaussian_pyramid", "reconstruct", "blur", "max_levels"]
 
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 
@@ -46,6 +46,14 @@ def max_levels(height: int, width: int, smallest: int = 8) -> int:
         size = (size + 1) // 2
         levels += 1
     return levels
+
+
+def gaussian_pyramid(images: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """Blurred and halved copies of (N, C, H, W) images, finest (the input) first; sizes match :func:`laplacian_pyramid`."""
+    out = [images]
+    for _ in range(levels - 1):
+        out.append(_reduce(out[-1]))
+    return out
 
 
 def laplacian_pyramid(images: torch.Tensor, levels: int) -> list[torch.Tensor]:

@@ -1,0 +1,135 @@
+"""Whole-recording magnification against exact renders from vibmag.synthetic."""
+
+import threading
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import vibmag
+from vibmag.analysis import BandError, RegionError
+from vibmag.errors import CancelledError, OverwriteError, UnitError
+from vibmag.pipeline import MagnifyError
+from vibmag.pipeline import magnify as run_magnify
+from vibmag.synthetic import Mode, object_scene, render_magnified, vibrating_plate
+
+BAND = ("40 Hz", "80 Hz")
+MIDDLE = (slice(20, 60), slice(8, -8), slice(8, -8))  # away from the band-pass start-up and the borders
+
+
+@pytest.fixture(scope="module")
+def two_modes():
+    """A 12 Hz horizontal rigid mode, a 60 Hz vertical bending mode and a slow drift."""
+    modes = [Mode("12 Hz", 0.05, direction=0, shape="rigid"), Mode("60 Hz", 0.05, direction=90, shape="bending")]
+    return vibrating_plate((64, 64), n_frames=80, frame_rate="400 Hz", modes=modes, speckle_size=4, drift=(2.0, 0.0))
+
+
+@pytest.fixture(scope="module")
+def only_60hz(two_modes):
+    return render_magnified(two_modes, 10.0, band=BAND)["frames"].values
+
+
+def rms(a, b, where=MIDDLE):
+    return float(np.sqrt(np.mean((a[where] - b[where]) ** 2)))
+
+
+@pytest.mark.parametrize(("method", "ratio"), [("lagrangian", 0.1), ("phase", 0.7), ("linear", 0.8)])
+def test_only_the_band_is_magnified(two_modes, only_60hz, method, ratio):
+    out = run_magnify(two_modes, 10.0, band=BAND, method=method)
+    assert out["frames"].dims == ("time", "y", "x") and out["frames"].dtype == np.float32
+    assert rms(out["frames"].values, only_60hz) < ratio * rms(two_modes["frames"].values, only_60hz)
+
+
+def test_chunk_boundaries_leave_no_seams(two_modes):
+    whole = run_magnify(two_modes, 10.0, band=BAND, method="lagrangian", chunk_frames=80)["frames"].values
+    pieces = run_magnify(two_modes, 10.0, band=BAND, method="lagrangian", chunk_frames=7)["frames"].values
+    np.testing.assert_allclose(pieces, whole, atol=1e-5)
+
+
+@pytest.mark.parametrize(("method", "ratio"), [("lagrangian", 0.3), ("phase", 0.6), ("linear", 0.7)])
+def test_static_two_frame_mode(method, ratio):
+    pair = vibrating_plate((64, 64), n_frames=2, frame_rate="40 Hz", modes=[Mode("10 Hz", 0.1, direction=30, shape="rigid")], speckle_size=4)
+    exact = render_magnified(pair, 5.0)["frames"].values
+    out = run_magnify(pair, 5.0, method=method)["frames"].values
+    where = (1, slice(10, -10), slice(10, -10))
+    np.testing.assert_allclose(out[0], pair["frames"].values[0], atol=1e-5)  # the reference frame: zero motion
+    assert rms(out, exact, where) < ratio * rms(pair["frames"].values, exact, where)
+
+
+def test_region_magnifies_inside_and_leaves_outside_as_recorded(two_modes):
+    out = run_magnify(two_modes, 10.0, band=BAND, method="lagrangian", region=(0, 0, 64, 32), transition=4)
+    frames = two_modes["frames"].values
+    np.testing.assert_allclose(out["frames"].values[:, :, 34:], frames[:, :, 34:], atol=1e-4)
+    inside = (slice(20, 60), slice(8, 56), slice(8, 26))
+    assert rms(out["frames"].values, render_magnified(two_modes, 10.0, band=BAND)["frames"].values, inside) < 0.2 * rms(frames, render_magnified(two_modes, 10.0, band=BAND)["frames"].values, inside)
+
+
+def test_result_streams_to_hdf5_and_keeps_provenance(two_modes, tmp_path):
+    memory = run_magnify(two_modes, 10.0, band=BAND, method="linear")
+    path = tmp_path / "out.h5"
+    saved = run_magnify(two_modes, 10.0, band=BAND, method="linear", output=path, chunk_frames=9)
+    np.testing.assert_allclose(saved["frames"].values, memory["frames"].values, atol=1e-6)
+    for result in (memory, saved):
+        assert result.attrs["alpha"] == 10.0 and result.attrs["band"] == list(BAND) and result.attrs["method"] == "linear"
+        assert result.attrs["vibmag_version"] == vibmag.__version__ and result.attrs["frame_rate"] == "400 Hz"
+    np.testing.assert_array_equal(saved["time"].values, two_modes["time"].values)
+    with pytest.raises(OverwriteError, match="exists"):
+        run_magnify(two_modes, 10.0, band=BAND, method="linear", output=path)
+
+
+def test_colour_recordings_are_magnified_per_channel(two_modes):
+    grey = two_modes["frames"].values
+    colour = vibmag.open_recording(np.stack([grey, grey, grey], axis=-1), frame_rate="400 Hz")  # luma == grey
+    out = run_magnify(colour, 10.0, band=BAND, method="lagrangian")["frames"]
+    assert out.dims == ("time", "y", "x", "channel")
+    mono = run_magnify(two_modes, 10.0, band=BAND, method="lagrangian")["frames"].values
+    np.testing.assert_allclose(out.values[..., 0], mono, atol=1e-5)
+
+
+def test_progress_and_cancel(two_modes, tmp_path):
+    seen = []
+    run_magnify(two_modes, 3.0, band=BAND, method="linear", progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1][0] == seen[-1][1] == 160 and [d for d, _ in seen] == sorted(d for d, _ in seen)
+    cancel = threading.Event()
+
+    def stop_early(done, total):
+        if done >= 32:
+            cancel.set()
+
+    with pytest.raises(CancelledError):
+        run_magnify(two_modes, 3.0, band=BAND, method="linear", output=tmp_path / "x.h5", progress=stop_early, cancel=cancel)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"alpha": 0}, MagnifyError, "alpha must be finite and > 0"),
+        ({"alpha": float("nan")}, MagnifyError, "alpha must be finite"),
+        ({"alpha": np.ones((3, 3))}, MagnifyError, r"map shaped \(y, x\) = \(64, 64\), got shape \(3, 3\)"),
+        ({"band": ("150 Hz", "250 Hz")}, BandError, "Nyquist frequency 200 Hz"),
+        ({"band": ("60 Hz", "40 Hz")}, BandError, "must be below"),
+        ({"band": ("40 mm", "80 Hz")}, UnitError, "is not a frequency"),
+        ({"band": "40 Hz"}, BandError, "pair"),
+        ({"region": (100, 100, 120, 120)}, RegionError, "does not lie within the frame"),
+        ({"method": "magic"}, MagnifyError, "unknown method 'magic'"),
+        ({"reference": 99}, MagnifyError, r"reference must be a frame index in \[0, 80\)"),
+        ({"output": "/nonexistent-folder/x.h5"}, MagnifyError, "does not exist"),
+        ({"output": "x.mp4"}, MagnifyError, "HDF5"),
+    ],
+)
+def test_bad_arguments_are_refused_before_work(two_modes, kwargs, error, message):
+    arguments = {"alpha": 10.0, "method": "lagrangian", **kwargs}
+    with pytest.raises(error, match=message):
+        run_magnify(two_modes, arguments.pop("alpha"), **arguments)
+
+
+def test_one_frame_is_refused():
+    with pytest.raises(MagnifyError, match="at least 2 frames"):
+        run_magnify(vibmag.open_recording(np.zeros((1, 8, 8)), frame_rate="1 kHz"), 5.0, method="linear")
+
+
+def test_alpha_map_as_dataarray(two_modes):
+    alpha = xr.DataArray(np.full((64, 64), 10.0), dims=("y", "x"))
+    out = run_magnify(two_modes, alpha, band=BAND, method="lagrangian")
+    assert out.attrs["alpha"] == "per-pixel map" and out.attrs["alpha_max"] == 10.0
