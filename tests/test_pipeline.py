@@ -64,11 +64,33 @@ def test_region_magnifies_inside_and_leaves_outside_as_recorded(two_modes):
     assert rms(out["frames"].values, render_magnified(two_modes, 10.0, band=BAND)["frames"].values, inside) < 0.2 * rms(frames, render_magnified(two_modes, 10.0, band=BAND)["frames"].values, inside)
 
 
+@pytest.mark.parametrize("gate", [True, False])
+def test_static_background_stays_still(gate):
+    """Far (>= 10 px) from anything that moves, the output equals the input; without the gate it wobbles."""
+    import scipy.ndimage
+
+    scene = object_scene((64, 64), n_frames=40, n_objects=2, frame_rate="200 Hz", seed=4)
+    result = run_magnify(scene, 20.0, band=("5 Hz", "60 Hz"), method="lagrangian", gate=gate)
+    frames = scene["frames"].values
+    static = scipy.ndimage.distance_transform_edt(np.all(frames == frames[:1], axis=0)) >= 10
+    assert static.sum() > 500
+    wobble = np.abs(result["frames"].values[:, static] - frames[:, static]).max()
+    if gate:
+        assert wobble < 1e-4
+        assert result["motion_evidence"].values[static].max() < 1e-3
+        moving = np.abs(scene["true_displacement"].values).max(axis=(0, 1)) > 0.1
+        assert np.median(result["motion_evidence"].values[moving]) > 0.5
+    else:
+        assert wobble > 0.01
+
+
 def test_result_streams_to_hdf5_and_keeps_provenance(two_modes, tmp_path):
     memory = run_magnify(two_modes, 10.0, band=BAND, method="linear")
     path = tmp_path / "out.h5"
     saved = run_magnify(two_modes, 10.0, band=BAND, method="linear", output=path, chunk_frames=9)
     np.testing.assert_allclose(saved["frames"].values, memory["frames"].values, atol=1e-6)
+    lagrangian = run_magnify(two_modes, 10.0, band=BAND, method="lagrangian", output=tmp_path / "lag.h5")
+    assert lagrangian["motion_evidence"].dims == ("y", "x")
     for result in (memory, saved):
         assert result.attrs["alpha"] == 10.0 and result.attrs["band"] == list(BAND) and result.attrs["method"] == "linear"
         assert result.attrs["vibmag_version"] == vibmag.__version__ and result.attrs["frame_rate"] == "400 Hz"

@@ -43,7 +43,7 @@ from .errors import CancelledError, OverwriteError, VibmagError
 from .recording import frame_rate_hz
 from .streaming import TemporalStore
 
-__all__ = ["magnify", "METHODS", "MagnifyError", "DEFAULT_TRANSITION", "MEMORY_RESULT_BYTES"]
+__all__ = ["magnify", "METHODS", "MagnifyError", "MotionEvidence", "DEFAULT_TRANSITION", "MEMORY_RESULT_BYTES"]
 
 METHODS = ("flowmag", "lagrangian", "linear", "phase")
 #: Width (px) of the smooth alpha ramp inside a region's edge.
@@ -70,6 +70,7 @@ class _Plan:
     reference: int
     n_time: int
     chunk_frames: int
+    gate: bool
 
 
 def magnify(
@@ -84,6 +85,7 @@ def magnify(
     adapt_steps: int = 0,
     transition: float = DEFAULT_TRANSITION,
     flow_method: str | None = None,
+    gate: bool = True,
     chunk_frames: int = 16,
     output=None,
     overwrite: bool = False,
@@ -120,6 +122,11 @@ def magnify(
         Width of the alpha ramp at a region's edge, px (default 8).
     flow_method : str, optional
         Flow estimator for displacement-based methods (default vibmag's).
+    gate : bool
+        Displacement-based methods: scale ``alpha - 1`` per pixel by the
+        evidence that the measured motion is real (:class:`MotionEvidence`), so
+        static background and noise-only areas stay still. The map is
+        returned as the ``motion_evidence`` variable.
     chunk_frames : int
         Frames processed at once; memory grows with it, not with the recording.
     output : path-like, optional
@@ -159,17 +166,17 @@ def magnify(
     """
     if method not in METHODS:
         raise MagnifyError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    plan = _make_plan(ds, alpha, band, region, reference, transition, chunk_frames)
+    plan = _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gate)
     _check_output(ds, plan, output, overwrite)
     runner, identity = _runner(method, ds, plan, model=model, adapt_steps=adapt_steps, flow_method=flow_method)
     ticker = _Ticker(progress, cancel, total=plan.n_time * (2 if plan.band_hz or method in ("flowmag", "lagrangian") else 1))
     with _FrameSink(ds, workdir) as sink:
-        runner(ds, plan, sink, ticker, workdir)
+        extra = runner(ds, plan, sink, ticker, workdir)
         attrs = _provenance(ds, alpha, band, region, method, identity, plan, adapt_steps)
-        return sink.result(attrs, output, overwrite)
+        return sink.result(attrs, extra, output, overwrite)
 
 
-def _make_plan(ds, alpha, band, region, reference, transition, chunk_frames) -> _Plan:
+def _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gate) -> _Plan:
     """Validate every argument that can be checked before work starts."""
     from .analysis import check_band, region_mask
 
@@ -188,7 +195,7 @@ def _make_plan(ds, alpha, band, region, reference, transition, chunk_frames) -> 
     if region is not None:
         mask = region_mask(ds, region).values
         alpha_grid = 1.0 + (alpha_grid - 1.0) * _smooth_inside(mask > 0.5, transition)
-    return _Plan(alpha_grid.astype(np.float32), band_hz, rate, int(reference) % n_time, n_time, int(chunk_frames))
+    return _Plan(alpha_grid.astype(np.float32), band_hz, rate, int(reference) % n_time, n_time, int(chunk_frames), bool(gate))
 
 
 def _alpha_grid(alpha, shape: tuple[int, int]) -> np.ndarray:
@@ -262,11 +269,11 @@ class _FrameSink:
     def write(self, start: int, frames: np.ndarray) -> None:
         self.store.write(start, np.clip(frames, 0.0, 1.0).reshape(frames.shape[0], -1))
 
-    def result(self, attrs: dict, output, overwrite: bool) -> xr.Dataset:
-        """The magnified recording: in memory, or saved to ``output`` and opened lazily."""
+    def result(self, attrs: dict, extra: dict, output, overwrite: bool) -> xr.Dataset:
+        """The magnified recording (plus ``extra`` variables): in memory, or saved to ``output`` and opened lazily."""
         if output is None:
             frames = self.store.read(0, self.shape[0]).reshape(self.shape)
-            return self._dataset(frames, attrs)
+            return self._dataset(frames, attrs).assign(extra)
         import dask.array as da
 
         from .io.hdf5 import save
@@ -274,7 +281,7 @@ class _FrameSink:
 
         rows = lazy_time_chunks(self.shape[1:])
         blocks = [da.from_delayed(_delayed_read(self.store, s, min(s + rows, self.shape[0]), self.shape[1:]), shape=(min(rows, self.shape[0] - s),) + self.shape[1:], dtype=np.float32) for s in range(0, self.shape[0], rows)]
-        save(self._dataset(da.concatenate(blocks), attrs), output, overwrite=overwrite)
+        save(self._dataset(da.concatenate(blocks), attrs).assign(extra), output, overwrite=overwrite)
         from .io import open_recording
 
         return open_recording(output)
@@ -342,8 +349,8 @@ def _runner(method: str, ds, plan: _Plan, *, model, adapt_steps: int, flow_metho
     return (lambda *args: _run_displacement(estimator, step, *args)), _model_identity(model, adapt_steps)
 
 
-def _run_classical(algorithm, ds, plan: _Plan, sink: _FrameSink, ticker: _Ticker, workdir) -> None:
-    """Both passes of a classical magnifier, channel by channel."""
+def _run_classical(algorithm, ds, plan: _Plan, sink: _FrameSink, ticker: _Ticker, workdir) -> dict:
+    """Both passes of a classical magnifier, channel by channel; no extra variables."""
     alpha = torch.from_numpy(plan.alpha)
     reference = _frames(ds, slice(plan.reference, plan.reference + 1))[0]
     stores = []
@@ -361,6 +368,7 @@ def _run_classical(algorithm, ds, plan: _Plan, sink: _FrameSink, ticker: _Ticker
                 out[:, c] = algorithm.apply(frames[:, c], reference[c], change, alpha)
             sink.write(window.start, _to_numpy(out))
             ticker.advance(window.stop - window.start)
+    return {}
 
 
 def _classical_features(algorithm, ds, plan: _Plan, reference: torch.Tensor, channel: int, ticker: _Ticker, workdir) -> TemporalStore:
@@ -390,21 +398,27 @@ def _band_strings(plan: _Plan) -> tuple[str, str]:
 # --- displacement-based methods ------------------------------------------------------------------
 
 
-def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker: _Ticker, workdir) -> None:
-    """Pass 1: displacement of every frame (band-passed on disk); pass 2: ``step`` magnifies each chunk."""
+def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker: _Ticker, workdir) -> dict:
+    """Pass 1: displacement of every frame (band-passed on disk); pass 2: ``step`` magnifies each chunk.
+
+    Returns the ``motion_evidence`` map (gate) as an extra variable.
+    """
     from .magnify.classical import band_filter
 
     reference = _frames(ds, slice(plan.reference, plan.reference + 1))
     ref_luma = _luminance(reference)
     height, width = reference.shape[-2:]
-    alpha = torch.from_numpy(plan.alpha)[None, None]
+    evidence = MotionEvidence(ref_luma)
     with TemporalStore(plan.n_time, 2 * height * width, directory=workdir) as store:
         for window in _chunks(plan):
             frames = _luminance(_frames(ds, window))
             with torch.no_grad():
                 flow = estimator(ref_luma.expand(frames.shape[0], -1, -1, -1), frames)
+                evidence.add(frames, flow)
             store.write(window.start, flow.reshape(frames.shape[0], -1).numpy())
             ticker.advance(window.stop - window.start)
+        gate = (evidence.weight() if plan.gate else np.ones((height, width))).astype(np.float32)
+        alpha = torch.from_numpy(1.0 + (plan.alpha - 1.0) * gate)[None, None]
         if plan.band_hz is not None:
             store.filter(band_filter(_band_strings(plan), plan.frame_rate_hz), cancel=ticker.cancel)
         for window in _chunks(plan):
@@ -414,6 +428,46 @@ def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker
                 out = step(reference, frames, selected, alpha)
             sink.write(window.start, _to_numpy(out))
             ticker.advance(window.stop - window.start)
+    return {"motion_evidence": (("y", "x"), gate, {"units": "1", "long_name": "weight of alpha - 1 (motion evidence)"})}
+
+
+class MotionEvidence:
+    """Per-pixel evidence that the estimated motion explains the frames better than no motion at all.
+
+    Over all frames, with ``S`` a Gaussian window of ``window`` px,
+    ``still = sum_t S[(I_t - I_0)^2]`` is the misfit of "nothing moved" and
+    ``moved = sum_t S[(I_t(p + d_t(p)) - I_0)^2]`` that of the estimated
+    displacement. :meth:`weight` is ``max(0, 1 - moved / still)``: near 1
+    where the motion is real and well measured, near 0 on static background
+    (a displacement leaked from a neighbour, or flow noise, explains the frames
+    no better than zero motion) and where the motion is buried in sensor
+    noise, like a Wiener gain: with noise sigma and motion signal ``g d`` it is
+    ``(g d)^2 / (2 sigma^2 + (g d)^2)``.
+    """
+
+    def __init__(self, reference: torch.Tensor, window: float = 3.0):
+        from .flow.filters import gaussian_kernel1d
+
+        self.reference = reference  # (1, 1, H, W)
+        self.kernel = gaussian_kernel1d(window)
+        self.still = torch.zeros(reference.shape[-2:], dtype=torch.float64)
+        self.moved = torch.zeros_like(self.still)
+
+    def add(self, frames: torch.Tensor, flow: torch.Tensor) -> None:
+        """Accumulate (n, 1, H, W) luminance frames and their (n, 2, H, W) displacement."""
+        from .flow import warp
+        from .flow.filters import separable_filter
+
+        def misfit(images):
+            return separable_filter((images - self.reference) ** 2, self.kernel).sum(dim=(0, 1)).double()
+
+        self.still += misfit(frames)
+        self.moved += misfit(warp(frames, flow))
+
+    def weight(self) -> np.ndarray:
+        """(H, W) weight in [0, 1] for ``alpha - 1``."""
+        ratio = torch.where(self.still > 0, self.moved / self.still.clamp_min(1e-30), torch.ones_like(self.still))
+        return (1.0 - ratio).clamp(0.0, 1.0).numpy()
 
 
 def _lagrangian_step(reference, frames, selected, alpha) -> torch.Tensor:
