@@ -5,6 +5,11 @@ Subcommands
 ``vibmag info PATH``
     What a recording holds: frames, size, capture rate, duration, bit depth,
     source and the header's main fields.
+``vibmag analyze PATH -o FOLDER``
+    Displacement, spectrum with peaks, waveform at a region: a PNG, a peak
+    table (CSV) and the numbers (HDF5).
+``vibmag magnify PATH -o OUT.mp4|OUT.gif|OUT.h5 --alpha 20 --band 15Hz:35Hz``
+    Magnify a band in a region; a side-by-side video or an HDF5 recording.
 ``vibmag demo``
     The README's main job on the shipped real beam recording.
 """
@@ -15,10 +20,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .errors import VibmagError
 
-__all__ = ["main", "build_parser", "describe_recording"]
+__all__ = ["main", "build_parser", "describe_recording", "parse_band", "parse_region"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +38,29 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("path", help="recording: .cih/.cihx/.mraw, .cine, .h5, video, image folder or glob, .npy")
     _add_recording_options(info)
     info.set_defaults(run=_run_info)
+
+    analyze = sub.add_parser("analyze", help="spectrum, peaks and waveform of a recording's displacement")
+    analyze.add_argument("path", help="recording")
+    analyze.add_argument("-o", "--output", required=True, help="folder for spectrum.png, peaks.csv and analysis.h5")
+    analyze.add_argument("--region", type=parse_region, help="box:y0,x0,y1,x1 or polygon:y,x;y,x;y,x (default: whole frame)")
+    analyze.add_argument("--peaks", type=int, default=5, help="number of peaks to list (default: %(default)s)")
+    analyze.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    _add_recording_options(analyze)
+    analyze.set_defaults(run=_run_analyze)
+
+    magnify = sub.add_parser("magnify", help="magnify the motion of a band in a region")
+    magnify.add_argument("path", help="recording")
+    magnify.add_argument("-o", "--output", required=True, help="OUT.mp4 or OUT.gif (side by side with the original) or OUT.h5")
+    magnify.add_argument("--alpha", type=float, required=True, help="magnification factor, e.g. 20")
+    magnify.add_argument("--band", type=parse_band, help="frequency band, e.g. 15Hz:35Hz or 900rpm:2100rpm (default: all motion)")
+    magnify.add_argument("--region", type=parse_region, help="box:y0,x0,y1,x1 or polygon:y,x;y,x;y,x (default: whole frame)")
+    magnify.add_argument("--method", default="flowmag", choices=("flowmag", "lagrangian", "linear", "phase"), help="default: %(default)s")
+    magnify.add_argument("--adapt-steps", type=int, default=0, help="test-time adaptation steps (flowmag)")
+    magnify.add_argument("--reference", type=int, default=0, help="reference frame index (default: %(default)s)")
+    magnify.add_argument("--fps", type=float, help="playback rate of the video (default: min(capture rate, 30))")
+    magnify.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    _add_recording_options(magnify)
+    magnify.set_defaults(run=_run_magnify)
 
     demo = sub.add_parser("demo", help="run the demo on the shipped real beam recording")
     demo.add_argument("-o", "--output", default="vibmag-demo", help="folder for the demo's outputs (default: %(default)s)")
@@ -75,6 +104,97 @@ def describe_recording(ds) -> str:
         if key in ds.attrs and ds.attrs[key] != "":
             lines.append(f"{key + ':':<13} {ds.attrs[key]}")
     return "\n".join(lines)
+
+
+def parse_band(text: str) -> tuple[str, str]:
+    """``"15Hz:35Hz"`` -> ``("15Hz", "35Hz")`` (units are checked when used)."""
+    low, sep, high = text.partition(":")
+    if not sep or not low.strip() or not high.strip():
+        raise argparse.ArgumentTypeError(f"a band is LOW:HIGH with units, e.g. 15Hz:35Hz; got {text!r}")
+    return low.strip(), high.strip()
+
+
+def parse_region(text: str):
+    """``"box:y0,x0,y1,x1"`` -> a box tuple; ``"polygon:y,x;y,x;..."`` -> a list of (y, x)."""
+    kind, _, values = text.partition(":")
+    try:
+        if kind == "box":
+            box = tuple(int(v) for v in values.split(","))
+            if len(box) == 4:
+                return box
+        elif kind == "polygon":
+            vertices = [tuple(float(v) for v in pair.split(",")) for pair in values.split(";")]
+            if len(vertices) >= 3 and all(len(v) == 2 for v in vertices):
+                return vertices
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"a region is box:y0,x0,y1,x1 or polygon:y,x;y,x;y,x; got {text!r}")
+
+
+def _progress(description: str):
+    """A tqdm bar as a ``progress(done, total)`` callback (silent when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, unit="frame", disable=not sys.stderr.isatty())
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update, bar
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    from .io.hdf5 import save
+    from .survey import peak_table, plot_survey, survey
+
+    folder = Path(args.output)
+    targets = [folder / name for name in ("spectrum.png", "peaks.csv", "analysis.h5")]
+    _refuse_existing(targets, args.overwrite)
+    summary = survey(_open_from_args(args), region=args.region, n_peaks=args.peaks)
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_survey(summary, targets[0], title=f"{Path(args.path).name}: displacement spectrum")
+    table = peak_table(summary)
+    rows = ["frequency_hz,rpm,amplitude_x_px,amplitude_y_px,q"] + [
+        f"{f:.6g},{r:.6g},{a[0]:.6g},{a[1]:.6g},{q:.4g}"
+        for f, r, a, q in zip(table["frequency"].values, table["rpm"].values, table["amplitude"].values, table["q"].values)
+    ]
+    targets[1].write_text("\n".join(rows) + "\n")
+    save(summary, targets[2], overwrite=args.overwrite)
+    print("\n".join(rows))
+    for path in targets:
+        print(f"wrote {path}")
+    return 0
+
+
+def _run_magnify(args: argparse.Namespace) -> int:
+    from .io.video import write_video
+    from .pipeline import magnify
+
+    output = Path(args.output)
+    _refuse_existing([output], args.overwrite)
+    ds = _open_from_args(args)
+    update, bar = _progress("magnifying")
+    kwargs = dict(band=args.band, region=args.region, method=args.method, reference=args.reference, adapt_steps=args.adapt_steps, progress=update)
+    with bar:
+        if output.suffix.lower() in (".h5", ".hdf5"):
+            magnify(ds, args.alpha, output=output, overwrite=args.overwrite, **kwargs)
+        else:
+            result = magnify(ds, args.alpha, **kwargs)
+            label = f"magnified x{args.alpha:g}" + (f" {args.band[0]}-{args.band[1]}" if args.band else "")
+            write_video(ds, output, side_by_side=result, labels=("original", label), timestamp=True, fps=args.fps, overwrite=args.overwrite)
+    print(f"wrote {output}")
+    return 0
+
+
+def _refuse_existing(paths, overwrite: bool) -> None:
+    """OverwriteError naming the outputs that exist, unless ``overwrite``."""
+    from .errors import OverwriteError
+
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing and not overwrite:
+        raise OverwriteError(f"outputs exist: {', '.join(existing)}; pass --overwrite to replace them")
 
 
 def _run_info(args: argparse.Namespace) -> int:
