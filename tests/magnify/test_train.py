@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import randomised
+
 from vibmag.magnify import FlowMagLoss, Magnifier, load_model
 from vibmag.magnify.data import Augment, PairPool, PoolConfig, build_pool, passes_motion_filter
 from vibmag.magnify.train import export_weights, get_args_parser, load_checkpoint, main, train_step
@@ -18,19 +20,18 @@ def _tiny_pool(tmp_path):
 
 
 def test_a_few_steps_lower_the_loss(tmp_path, estimator):
-    torch.manual_seed(0)
     pool = _tiny_pool(tmp_path)
     i0, it, _ = pool.batch(0, 4, Augment(crop=32, noise_prob=0.0, jitter=False))
     alpha = torch.full((4, 1, 1, 1), 6.0)
-    model = Magnifier("images", widths=(8, 16))
+    model = randomised("flow")  # perturbed weights: far from the (smoothed) Lagrangian start
     loss_fn = FlowMagLoss(estimator)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    losses = [train_step(model, loss_fn, opt, i0, it, alpha).value for _ in range(12)]
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = [train_step(model, loss_fn, opt, i0, it, alpha).value for _ in range(8)]
     assert losses[-1] < 0.8 * losses[0]
 
 
 def _run(out, cache, steps, resume=None):
-    argv = ["--output-dir", str(out), "--pool-cache", str(cache), "--pool-size", "48", "--pool", "3,2,0,0", "--crop", "32",
+    argv = ["--output-dir", str(out), "--pool-cache", str(cache), "--pool-size", "40", "--pool", "2,1,0,0", "--crop", "32",
             "--batch-size", "2", "--widths", "8,16", "--steps", str(steps), "--epoch-steps", "2", "--val-pairs", "1",
             "--print-every", "0", "--threads", str(torch.get_num_threads())]
     if resume:
@@ -45,12 +46,14 @@ def test_checkpoint_resume_is_bit_exact(tmp_path):
     _run(tmp_path / "split", cache, 4, resume=tmp_path / "split" / "checkpoint.pt")
     a, opt_a, step_a, cfg_a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
     b, opt_b, step_b, cfg_b = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
-    assert step_a == step_b == 4 and cfg_a == cfg_b
+    assert step_a == step_b == 4
+    assert {k: v for k, v in cfg_a.items() if k != "output_dir"} == {k: v for k, v in cfg_b.items() if k != "output_dir"}
     for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(pa, pb), name
     for sa, sb in zip(opt_a["state"].values(), opt_b["state"].values()):
         assert torch.equal(sa["exp_avg"], sb["exp_avg"])
-    rows = list(csv.DictReader((tmp_path / "split" / "log.csv").open()))
+    with (tmp_path / "split" / "log.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
     assert [int(r["step"]) for r in rows if r["split"] == "train"] == [1, 2, 3, 4]
     model = load_model(tmp_path / "straight" / "weights.pt")
     assert model.metadata["steps"] == 4

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "mirror_pad",
     "gaussian_kernel1d",
     "bspline_prefilter_kernel",
     "convolve_kernels",
@@ -77,7 +78,7 @@ def separable_filter(
     kernel_x: tuple[float, ...],
     kernel_y: tuple[float, ...] | None = None,
     *,
-    padding: str = "replicate",
+    padding: str = "reflect",
 ) -> torch.Tensor:
     """Correlate every channel of ``x`` with ``kernel_x`` along x, then ``kernel_y`` along y.
 
@@ -85,8 +86,9 @@ def separable_filter(
         x: images, shape (N, C, H, W).
         kernel_x: odd number of taps, centred.
         kernel_y: taps along y; default ``kernel_x``.
-        padding: ``"replicate"`` (edge values extended) or ``"zeros"`` (the
-            kernel is truncated at the border, as in a windowed sum).
+        padding: ``"reflect"`` (mirror about the edge pixels, ``d c b | a b c d``,
+            repeated as often as the kernel needs), or ``"zeros"`` (the kernel is
+            truncated at the border, as in a windowed sum).
 
     Returns:
         Filtered images, shape (N, C, H, W), same dtype.
@@ -96,35 +98,56 @@ def separable_filter(
         i - radius. All kernels vibmag uses are symmetric.
     """
     kernel_y = kernel_x if kernel_y is None else kernel_y
-    mode = {"replicate": "replicate", "zeros": "constant"}[padding]
-    x = _filter_axis(x, kernel_x, mode, axis=-1)
-    return _filter_axis(x, kernel_y, mode, axis=-2)
+    if padding not in ("reflect", "zeros"):
+        raise ValueError(f"padding must be 'reflect' or 'zeros', got {padding!r}")
+    x = _filter_axis(x, kernel_x, padding, axis=-1)
+    return _filter_axis(x, kernel_y, padding, axis=-2)
 
 
-def _filter_axis(x: torch.Tensor, kernel: tuple[float, ...], mode: str, axis: int) -> torch.Tensor:
+def _filter_axis(x: torch.Tensor, kernel: tuple[float, ...], padding: str, axis: int) -> torch.Tensor:
     """Correlate along ``axis`` (-1: x, -2: y) by accumulating shifted slices of the padded input."""
     radius = len(kernel) // 2
     if radius == 0:
         return x * kernel[0]
     size = x.shape[axis]
-    pad = (radius, radius, 0, 0) if axis == -1 else (0, 0, radius, radius)
-    padded = F.pad(x, pad, mode=mode)
+    padded = mirror_pad(x, radius, axis) if padding == "reflect" else _zero_pad(x, radius, axis)
     out = padded.narrow(axis, 0, size) * kernel[0]
     for i in range(1, len(kernel)):
         out = out.add_(padded.narrow(axis, i, size), alpha=kernel[i])
     return out
 
 
+def _zero_pad(x: torch.Tensor, radius: int, axis: int) -> torch.Tensor:
+    return F.pad(x, (radius, radius, 0, 0) if axis == -1 else (0, 0, radius, radius))
+
+
+def mirror_pad(x: torch.Tensor, radius: int, axis: int) -> torch.Tensor:
+    """Extend (N, C, H, W) by ``radius`` mirrored samples on both ends of ``axis`` (-1 or -2).
+
+    The mirror is about the edge samples (``d c b | a b c d``), applied
+    repeatedly where ``radius`` exceeds the size, which is the periodic,
+    symmetric extension that cubic B-spline interpolation assumes.
+    """
+    while radius > 0:
+        if x.shape[axis] == 1:
+            step = radius
+            mode = "replicate"
+        else:
+            step = min(radius, x.shape[axis] - 1)
+            mode = "reflect"
+        x = F.pad(x, (step, step, 0, 0) if axis == -1 else (0, 0, step, step), mode=mode)
+        radius -= step
+    return x
+
+
 def central_gradient(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Central-difference gradients ``(d/dx, d/dy)`` of (N, C, H, W) images.
 
-    Applied to cubic B-spline coefficients this is the exact derivative of the
-    interpolating spline at the pixel centres (the gradient filter matched to
-    the interpolator used for warping). Borders use one-sided replication.
+    Borders are mirrored, so the derivative across the edge pixels is zero.
     """
-    p = F.pad(x, (1, 1, 0, 0), mode="replicate")
+    p = mirror_pad(x, 1, -1)
     gx = 0.5 * (p[..., 2:] - p[..., :-2])
-    p = F.pad(x, (0, 0, 1, 1), mode="replicate")
+    p = mirror_pad(x, 1, -2)
     gy = 0.5 * (p[..., 2:, :] - p[..., :-2, :])
     return gx, gy
 

@@ -1,30 +1,37 @@
 """Dense coarse-to-fine Lucas-Kanade with cubic B-spline warping: vibmag's default flow.
 
-For every pixel p, the flow u(p) minimises the window-weighted squared
-difference between the reference R and the warped moving frame M:
+For every pixel p, the flow is a smooth base flow ū (the current estimate,
+smoothed by the window) plus a deviation δ(p) taken as constant over a
+Gaussian window w around p, fitted by least squares between the reference R
+and the warped moving frame M:
 
-    u(p) = argmin_u  sum_q w(q - p) [M(q + u) - R(q)]^2,           (1)
+    u(p) = ū(p) + argmin_δ  sum_q w(q - p) [M(q + ū(q) + δ) - R(q)]^2.        (1)
 
-w a Gaussian window. Gauss-Newton with the reference's gradient g (the
-inverse-compositional form for a translation, so the window's structure tensor
-A = w * (g g^T) is computed once per reference) gives
+Gauss-Newton with the reference's gradient g (the inverse-compositional form,
+so the structure tensor A = w * (g g^T) is computed once per reference),
+linearised around the current per-pixel warp u_k(q), gives
 
-    u_{k+1}(p) = (A(p) + lam I)^-1 [ (w * (g z_k))(p) + lam u_k(p) ],   (2)
-    z_k(q)     = g(q) . u_k(q) - (M(q + u_k(q)) - R(q)).
+    u_{k+1}(p) = ū(p) + (A(p) + lam I)^-1 [ (w * (g z_k))(p) + lam (u_k - ū)(p) ],  (2)
+    z_k(q)     = g(q) . (u_k - ū)(q) - (M(q + u_k(q)) - R(q)).
 
-Writing the update for the full flow (not the increment) keeps the fixed point
-of (2) equal to the windowed solution of (1) even though every pixel q of the
-window is warped by its own u_k(q); an increment form drifts towards a
-per-pixel, unwindowed solution and amplifies noise. ``lam`` (a small fraction
-of the mean structure-tensor trace) damps the steps towards the current
-estimate, so it changes no converged result on texture and leaves weakly
-textured pixels at the coarser level's estimate instead of dividing by zero.
+Fitting the deviation from ū, not the flow itself, matters twice. A window
+that takes the whole flow as constant returns its g g^T-weighted average over
+the window, which is off wherever the flow varies (strain, curvature) and the
+texture's gradient energy is not centred on p; relative to ū only a nearly
+constant remainder is left. And an increment form (fitting u - u_k) drifts
+towards an unwindowed, per-pixel solution that amplifies noise, while ū holds
+only the smooth part of u_k. ū is refreshed at the start of each pyramid
+level. ``lam`` (a small fraction of the mean structure-tensor trace) damps
+each step towards the current estimate: it changes no converged result on
+texture and leaves weakly textured pixels at the coarser level's estimate
+instead of dividing by zero.
 
-Accuracy comes from three choices (measured in benchmarks/flow_accuracy.py):
+Accuracy comes from these choices (measured in benchmarks/flow_accuracy.py):
 the moving frame is interpolated with cubic B-splines, the gradient filter is
-the exact derivative of that spline (matched filter), and both frames are
-lightly pre-smoothed, which lowers the interpolation bias on sharp speckle.
-Large motions are reached through a Gaussian pyramid.
+the exact derivative of that spline (a matched filter), both frames are lightly
+pre-smoothed (lower interpolation bias on sharp speckle), and pixels warped
+out of the frame are left out of the window sums. Large motions are reached
+through a Gaussian pyramid.
 
 Convention:
     flow (N, 2, H, W), x first, px, with ``moving(p + flow(p)) = ref(p)``.
@@ -40,9 +47,9 @@ from torch import nn
 
 from .checks import check_frame_pair
 from .confidence import confidence_from_error, forward_backward_error, texture_error
-from .filters import central_gradient, gaussian_kernel1d, separable_filter, to_luminance
+from .filters import gaussian_kernel1d, separable_filter, to_luminance
 from .pyramid import downsample, pad_to_multiple, pyramid_levels, upsample_flow
-from .warp import bspline_coefficients, sample_bspline
+from .warp import bspline_coefficients, sample_bspline, spline_gradient
 
 __all__ = ["LucasKanadeOptions", "PreparedReference", "LucasKanade", "lucas_kanade"]
 
@@ -58,7 +65,8 @@ class LucasKanadeOptions:
     presmooth: float = 0.7
     max_motion: float = 24.0
     levels: int | None = None
-    iterations: tuple[int, ...] = (2, 3)
+    iterations: tuple[int, ...] = (1, 3)
+    smooth_base: bool = True
     damping: float = 1e-3
     tolerance: float = 0.05
     noise_floor: float = 1e-3
@@ -91,9 +99,7 @@ class _ReferenceLevel:
     image: torch.Tensor  # (N, 1, h, w), pre-smoothed
     grad_x: torch.Tensor  # zero on padding, so padded pixels never enter a window
     grad_y: torch.Tensor
-    inv_xx: torch.Tensor  # entries of (A + lam I)^-1, each (N, 1, h, w)
-    inv_xy: torch.Tensor
-    inv_yy: torch.Tensor
+    inverse: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (xx, xy, yy) of (A + lam I)^-1
     damping: torch.Tensor  # lam, (N, 1, 1, 1)
     extent: tuple[float, float]  # (height, width) of the unpadded frame, in this level's px
 
@@ -108,7 +114,7 @@ class PreparedReference:
 
     frame: torch.Tensor  # (N, 1, H', W'): luminance, padded
     levels: tuple[_ReferenceLevel, ...]  # finest first
-    structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # finest level, window-averaged
+    structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # finest level, window-averaged (xx, xy, yy)
     size: tuple[int, int]  # (H, W) before padding
     channels: int
     options: LucasKanadeOptions
@@ -126,8 +132,8 @@ class LucasKanade(nn.Module):
         >>> from vibmag.flow import LucasKanade
         >>> lk = LucasKanade(window=3.0)
         >>> ref = torch.rand(1, 1, 64, 64)
-        >>> lk(ref, ref).abs().max() < 1e-4
-        tensor(True)
+        >>> bool(lk(ref, ref).abs().max() < 1e-4)
+        True
     """
 
     def __init__(self, **options):
@@ -153,45 +159,37 @@ class LucasKanade(nn.Module):
         return flow, confidence_from_error(error, self.options.tolerance)
 
     def prepare(self, ref: torch.Tensor) -> PreparedReference:
-        """Precompute the reference's pyramid, gradients and structure tensors.
+        """Precompute the reference's pyramid, gradients and inverted structure tensors.
 
         Args:
             ref: (N, C, H, W) float32 or float64; N = 1 to share it among all moving frames.
         """
-        if ref.dim() != 4:
-            raise ValueError(f"ref must be shaped (N, C, H, W), got shape {tuple(ref.shape)}")
         check_frame_pair(ref, ref)
         opts = self.options
         height, width = ref.shape[-2:]
         n_levels = opts.levels or pyramid_levels(height, width, max_motion=opts.max_motion)
         frame = pad_to_multiple(to_luminance(ref), 2 ** (n_levels - 1))
-        window = gaussian_kernel1d(opts.window)
         levels = []
-        structure = None
         for level, image in enumerate(_smoothed_pyramid(frame, opts.presmooth, n_levels)):
             extent = (height / 2**level, width / 2**level)
             inside = _inside_mask(image, extent)
-            grad_x, grad_y = central_gradient(bspline_coefficients(image))
+            grad_x, grad_y = spline_gradient(bspline_coefficients(image))
             grad_x, grad_y = grad_x * inside, grad_y * inside
-            xx, xy, yy = separable_filter(
-                torch.cat((grad_x * grad_x, grad_x * grad_y, grad_y * grad_y), 1), window, padding="zeros"
-            ).split(1, dim=1)
-            if structure is None:
-                structure = (xx, xy, yy)
+            products = torch.cat((grad_x * grad_x, grad_x * grad_y, grad_y * grad_y), 1)
+            xx, xy, yy = _window(products, opts.window).split(1, dim=1)
             damping = (opts.damping * (xx + yy).mean(dim=(2, 3), keepdim=True)).clamp_min(_MIN_DAMPING)
-            inv_xx, inv_xy, inv_yy = _inverse_2x2(xx, xy, yy, damping)
             levels.append(
                 _ReferenceLevel(
                     image=image,
                     grad_x=grad_x,
                     grad_y=grad_y,
-                    inv_xx=inv_xx,
-                    inv_xy=inv_xy,
-                    inv_yy=inv_yy,
+                    inverse=_inverse_2x2(xx, xy, yy, damping),
                     damping=damping,
                     extent=extent,
                 )
             )
+            if level == 0:
+                structure = (xx, xy, yy)
         return PreparedReference(
             frame=frame,
             levels=tuple(levels),
@@ -209,16 +207,17 @@ class LucasKanade(nn.Module):
     def track_with_confidence(
         self, reference: PreparedReference, moving: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flow (N, 2, H, W) and texture confidence (N, 1, H, W) from a prepared reference."""
+        """Flow (N, 2, H, W) and confidence (N, 1, H, W) from a prepared reference."""
         flow, error = self._track_with_error(reference, moving)
         return flow, confidence_from_error(error, self.options.tolerance)
 
-    def _track_with_error(self, reference, moving):
+    def _track_with_error(self, reference: PreparedReference, moving: torch.Tensor):
+        """Flow and its predicted error (px, (N, 1, H, W)) from the texture and the final residual."""
         flow, residual = self._run(reference, moving)
         opts = reference.options
         height, width = reference.size
         with torch.no_grad():
-            energy = separable_filter(residual.detach() ** 2, gaussian_kernel1d(opts.window), padding="zeros")
+            energy = _window(residual.detach() ** 2, opts.window)
             error = texture_error(reference.structure, energy, window=opts.window, noise_floor=opts.noise_floor)
         return flow, error[..., :height, :width]
 
@@ -230,52 +229,63 @@ class LucasKanade(nn.Module):
         n_levels = len(reference.levels)
         frame = pad_to_multiple(to_luminance(moving), 2 ** (n_levels - 1))
         images = _smoothed_pyramid(frame, opts.presmooth, n_levels)
-        window = gaussian_kernel1d(opts.window)
         flow = None
         for level in range(n_levels - 1, -1, -1):
-            ref_level = reference.levels[level]
-            image = images[level]
+            ref_level, image = reference.levels[level], images[level]
             if flow is None:
                 flow = image.new_zeros((image.shape[0], 2, *image.shape[-2:]))
             else:
                 flow = upsample_flow(flow)
             coefficients = bspline_coefficients(image)
+            base = _window_mirrored(flow, opts.window) if opts.smooth_base else None
             for _ in range(opts.iterations_at(level)):
-                flow, linearised = _gauss_newton_step(ref_level, coefficients, flow, window)
-        # residual after the last step, predicted from its linearisation: warped - ref = g . u - z
-        residual = ref_level.grad_x * flow[:, :1] + ref_level.grad_y * flow[:, 1:] - linearised
+                flow, linearised = _gauss_newton_step(ref_level, coefficients, flow, base, opts.window)
+        # residual after the last step, predicted from its linearisation: warped - ref = g . (u - base) - z
+        relative = flow if base is None else flow - base
+        residual = ref_level.grad_x * relative[:, :1] + ref_level.grad_y * relative[:, 1:] - linearised
         return flow[..., :height, :width], residual
 
 
-def _gauss_newton_step(level: _ReferenceLevel, coefficients: torch.Tensor, flow: torch.Tensor, window):
+def _gauss_newton_step(level: _ReferenceLevel, coefficients: torch.Tensor, flow: torch.Tensor, base, window: float):
     """One update (2); returns the new flow and z_k.
 
+    ``base`` is ū of (2), or None for ū = 0 (the whole flow constant over the window).
+
     Pixels warped outside the frame carry no information (their residual would
-    compare the reference with replicated border values), so where any exist,
+    compare the reference with mirrored border values), so where any exist
     they are left out of the window sums and the structure tensor is rebuilt
-    for this step; otherwise the reference's inverted tensor is reused.
+    for this step; otherwise the reference's is reused.
     """
-    u, v = flow[:, :1], flow[:, 1:]
+    relative = flow if base is None else flow - base
+    u, v = relative[:, :1], relative[:, 1:]
     warped = sample_bspline(coefficients, flow)
     linearised = level.grad_x * u + level.grad_y * v - (warped - level.image)
     valid = _warped_inside(flow, level.extent)
     if valid is None:
-        b_x, b_y = separable_filter(
-            torch.cat((level.grad_x * linearised, level.grad_y * linearised), 1), window, padding="zeros"
-        ).split(1, dim=1)
-        inv_xx, inv_xy, inv_yy = level.inv_xx, level.inv_xy, level.inv_yy
+        grad_x, grad_y = level.grad_x, level.grad_y
+        b_x, b_y = _window(torch.cat((grad_x * linearised, grad_y * linearised), 1), window).split(1, dim=1)
+        inv_xx, inv_xy, inv_yy = level.inverse
     else:
         grad_x, grad_y = level.grad_x * valid, level.grad_y * valid
-        xx, xy, yy, b_x, b_y = separable_filter(
+        xx, xy, yy, b_x, b_y = _window(
             torch.cat((grad_x * grad_x, grad_x * grad_y, grad_y * grad_y, grad_x * linearised, grad_y * linearised), 1),
             window,
-            padding="zeros",
         ).split(1, dim=1)
         inv_xx, inv_xy, inv_yy = _inverse_2x2(xx, xy, yy, level.damping)
     b_x = b_x + level.damping * u
     b_y = b_y + level.damping * v
     new_flow = torch.cat((inv_xx * b_x + inv_xy * b_y, inv_xy * b_x + inv_yy * b_y), 1)
-    return new_flow, linearised
+    return (new_flow if base is None else new_flow + base), linearised
+
+
+def _window_mirrored(x: torch.Tensor, window: float) -> torch.Tensor:
+    """Gaussian smoothing of every channel with mirrored borders."""
+    return separable_filter(x, gaussian_kernel1d(window))
+
+
+def _window(x: torch.Tensor, window: float) -> torch.Tensor:
+    """Gaussian window sums (weights summing to 1, truncated at the border) of every channel."""
+    return separable_filter(x, gaussian_kernel1d(window), padding="zeros")
 
 
 def _inverse_2x2(xx, xy, yy, damping):
@@ -315,14 +325,20 @@ def _smoothed_pyramid(frame: torch.Tensor, presmooth: float, n_levels: int) -> l
 
 
 def _check_against_reference(reference: PreparedReference, moving: torch.Tensor) -> None:
+    """Raise ValueError unless ``moving`` fits the prepared reference."""
     if not isinstance(moving, torch.Tensor) or moving.dim() != 4:
         shape = tuple(moving.shape) if isinstance(moving, torch.Tensor) else type(moving).__name__
         raise ValueError(f"moving must be shaped (N, C, H, W), got {shape}")
     expected = (reference.channels, *reference.size)
     if tuple(moving.shape[1:]) != expected:
-        raise ValueError(f"moving must be shaped (N, {expected[0]}, {expected[1]}, {expected[2]}) like the reference, got {tuple(moving.shape)}")
+        raise ValueError(
+            f"moving must be shaped (N, {expected[0]}, {expected[1]}, {expected[2]}) like the reference, "
+            f"got {tuple(moving.shape)}"
+        )
     if moving.dtype != reference.frame.dtype:
         raise ValueError(f"moving must be {reference.frame.dtype} like the reference, got {moving.dtype}")
+    if moving.device != reference.frame.device:
+        raise ValueError(f"moving must be on the reference's device {reference.frame.device}, got {moving.device}")
     n_ref = reference.frame.shape[0]
     if n_ref not in (1, moving.shape[0]):
         raise ValueError(f"moving must have the reference's batch size {n_ref}, got {moving.shape[0]}")
@@ -336,7 +352,8 @@ def lucas_kanade(
     presmooth: float = 0.7,
     max_motion: float = 24.0,
     levels: int | None = None,
-    iterations: int | Sequence[int] = (2, 3),
+    iterations: int | Sequence[int] = (1, 3),
+    smooth_base: bool = True,
     damping: float = 1e-3,
     return_confidence: bool = False,
     forward_backward: bool = False,
@@ -350,27 +367,30 @@ def lucas_kanade(
             frames; float32 or float64; C of 1 (grey), 2 (grey + alpha), 3 (RGB)
             or 4 (RGBA), colour reduced to BT.601 luminance.
         moving: frames to measure, (N, C, H, W), same dtype, C, H, W.
-        window: sigma (px) of the Gaussian window over which the flow is taken
-            as a translation, at every pyramid level. Larger: less noise, less
-            spatial detail. The effective window area is 4 pi window^2.
+        window: sigma (px) of the Gaussian window over which the flow is fitted,
+            at every pyramid level. Larger: less noise, less spatial detail. The
+            window's effective area is 4 pi window^2.
         presmooth: sigma (px) of a Gaussian applied to both frames first; it
             lowers the interpolation bias on sharp texture (0 disables).
         max_motion: largest displacement (px) the pyramid is built for.
         levels: pyramid levels; default from ``max_motion`` and the frame size.
         iterations: Gauss-Newton steps per level, finest first; the last value
             repeats for coarser levels.
+        smooth_base: fit each window to the flow's deviation from its smoothed
+            current estimate, not to the flow itself; removes the bias of a
+            translation-only window wherever the flow varies (strain, curvature).
         damping: step damping as a fraction of the mean structure-tensor trace;
             it does not change converged results on texture.
         return_confidence: also return a per-pixel confidence in [0, 1] (not differentiable).
         forward_backward: fold forward-backward consistency into the confidence
             (computes a second, backward flow).
-        tolerance: error (px) at which the confidence is 0.5.
-        noise_floor: smallest intensity noise assumed by the confidence.
+        tolerance: predicted error (px) at which the confidence is 0.5.
+        noise_floor: smallest intensity noise the confidence assumes.
 
     Returns:
         flow (N, 2, H, W), x first, px; with ``return_confidence`` also a
         confidence (N, 1, H, W). The flow is differentiable with respect to
-        both frames; any H, W are accepted (frames are padded internally).
+        both frames; any H, W >= 2 are accepted (frames are padded internally).
 
     Convention:
         ``moving(p + flow(p)) = ref(p)``: flow(p) is where the point seen at
@@ -390,6 +410,7 @@ def lucas_kanade(
         max_motion=max_motion,
         levels=levels,
         iterations=iterations,
+        smooth_base=smooth_base,
         damping=damping,
         tolerance=tolerance,
         noise_floor=noise_floor,

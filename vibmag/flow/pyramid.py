@@ -35,7 +35,7 @@ def pyramid_levels(height: int, width: int, *, max_motion: float, capture: float
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Replicate-pad (N, C, H, W) on the bottom and right up to multiples of ``multiple``."""
+    """Pad (N, C, H, W) on the bottom and right up to multiples of ``multiple`` (edge values replicated)."""
     height, width = x.shape[-2:]
     pad_h = -height % multiple
     pad_w = -width % multiple

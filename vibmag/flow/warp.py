@@ -14,9 +14,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .filters import bspline_prefilter_kernel, separable_filter
+from .filters import bspline_prefilter_kernel, central_gradient, separable_filter
 
-__all__ = ["pixel_grid", "bspline_coefficients", "sample_bspline", "warp"]
+__all__ = ["pixel_grid", "bspline_coefficients", "spline_gradient", "sample_bspline", "warp"]
+
+#: Values of the cubic B-spline at offsets -1, 0, 1: evaluating a spline at the pixel centres.
+_BSPLINE_AT_PIXELS = (1.0 / 6.0, 4.0 / 6.0, 1.0 / 6.0)
 
 
 def pixel_grid(height: int, width: int, *, dtype: torch.dtype, device=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,10 +33,25 @@ def bspline_coefficients(image: torch.Tensor) -> torch.Tensor:
     """Cubic B-spline coefficients of (N, C, H, W) images (same shape).
 
     The spline through these coefficients passes exactly through the pixel
-    values; :func:`sample_bspline` evaluates it anywhere. Borders are
-    extended by replication.
+    values (to float precision, borders included); :func:`sample_bspline`
+    evaluates it anywhere. The image is extended by mirroring about its edge
+    pixels, the boundary condition :func:`sample_bspline` uses.
     """
     return separable_filter(image, bspline_prefilter_kernel())
+
+
+def spline_gradient(coefficients: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact derivatives ``(d/dx, d/dy)`` of the cubic spline at the pixel centres, each (N, C, H, W).
+
+    d/dx is the central difference of the coefficients along x, evaluated by
+    the spline along y (taps 1/6, 4/6, 1/6), and likewise for d/dy: the
+    gradient filter matched to :func:`sample_bspline`.
+    """
+    d_dx, d_dy = central_gradient(coefficients)
+    return (
+        separable_filter(d_dx, (1.0,), _BSPLINE_AT_PIXELS),
+        separable_filter(d_dy, _BSPLINE_AT_PIXELS, (1.0,)),
+    )
 
 
 def sample_bspline(coefficients: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -52,7 +70,8 @@ def sample_bspline(coefficients: torch.Tensor, flow: torch.Tensor) -> torch.Tens
     call. Differentiable with respect to both arguments.
 
     Convention:
-        Positions outside the image read the border-replicated spline.
+        Positions outside the image read the spline of the image mirrored
+        about its edge pixels.
     """
     n, _, height, width = coefficients.shape
     base_x, base_y = pixel_grid(height, width, dtype=flow.dtype, device=flow.device)
@@ -64,7 +83,7 @@ def sample_bspline(coefficients: torch.Tensor, flow: torch.Tensor) -> torch.Tens
         for pos_x in (pos_x0, pos_x1)
     ]
     fetched = F.grid_sample(
-        coefficients, torch.cat(grids, dim=1), mode="bilinear", padding_mode="border", align_corners=True
+        coefficients, torch.cat(grids, dim=1), mode="bilinear", padding_mode="reflection", align_corners=True
     )
     s00, s01, s10, s11 = fetched.split(height, dim=2)
     wx0, wx1, wy0, wy1 = (w.unsqueeze(1) for w in (weight_x0, weight_x1, weight_y0, weight_y1))
@@ -110,7 +129,7 @@ def warp(image: torch.Tensor, flow: torch.Tensor, *, interpolation: str = "bspli
         where the flow is right.
 
     Convention:
-        Positions outside the image read the replicated border.
+        Positions outside the image read the image mirrored about its edge pixels.
 
     Example:
         >>> import torch
@@ -133,5 +152,5 @@ def warp(image: torch.Tensor, flow: torch.Tensor, *, interpolation: str = "bspli
         height, width = image.shape[-2:]
         base_x, base_y = pixel_grid(height, width, dtype=flow.dtype, device=flow.device)
         grid = _normalized_grid(base_x + flow[:, 0], base_y + flow[:, 1], height, width)
-        return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        return F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
     raise ValueError(f"interpolation must be 'bspline' or 'bilinear', got {interpolation!r}")

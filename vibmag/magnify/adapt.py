@@ -129,7 +129,7 @@ def adapt(
         optimizer.step()
         done = step + 1
         if progress is not None:
-            progress(done, steps, float(terms.total))
+            progress(done, steps, terms.value)
     adapted.metadata["adapted_steps"] = done
     for p in adapted.parameters():
         p.requires_grad_(model_requires_grad(model))

@@ -267,6 +267,8 @@ def smooth_field(rng: np.random.Generator, size: int, *, amplitude: float, cells
 
 
 def _natural_pairs(n: int, size: int, seed: int):
+    if n <= 0:
+        return
     rng = np.random.default_rng([seed, _SOURCE_STREAMS["natural"]])
     images = _natural_images()
     made = 0

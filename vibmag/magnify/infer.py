@@ -215,7 +215,9 @@ def magnify_pair(
         flow, confidence: F(I0, It) if already computed (first application only).
 
     Alpha above ``model.max_alpha`` is reached by ``k`` applications of
-    ``alpha ** (1 / k)``, each against I0.
+    ``alpha ** (1 / k)``, each against I0. The flow input of each later
+    application is the estimator's F(I0, J) or, where ``flow`` was given
+    (e.g. a band-passed displacement), ``flow`` times the alpha applied so far.
     """
     n, _, h, w = it.shape
     alpha = expand_alpha(alpha, n, h, w, it)
@@ -225,14 +227,21 @@ def magnify_pair(
         return it.clone()
     needs_flow = model.uses_flow
     k = max(1, math.ceil(math.log(float(alpha.max())) / math.log(model.max_alpha) - 1e-9)) if float(alpha.max()) > model.max_alpha else 1
-    if k > 1 or (needs_flow and flow is None):
+    given = flow is not None
+    if needs_flow and not given:
         estimator = resolve_flow(estimator)
+        flow, confidence = flow_and_confidence(estimator, i0, it)
     alpha_k = alpha ** (1.0 / k) if k > 1 else alpha
     out = it
     for application in range(k):
-        if needs_flow and (application > 0 or flow is None):
-            flow, confidence = flow_and_confidence(estimator, i0, out)
-        out = _run_network(model, i0, out, alpha_k, flow if needs_flow else None, confidence if needs_flow else None)
+        if needs_flow and application > 0:
+            if given:  # the caller's (e.g. band-passed) motion, as magnified by the previous applications
+                flow_now = flow * alpha_k**application
+            else:
+                flow_now, confidence = flow_and_confidence(estimator, i0, out)
+        else:
+            flow_now = flow
+        out = _run_network(model, i0, out, alpha_k, flow_now if needs_flow else None, confidence if needs_flow else None)
     return out
 
 

@@ -3,19 +3,22 @@
 The generator predicts a displacement field and a residual image and applies
 them to ``It``:
 
-    D = F(I0, It) + dD(I0, It, F, c, enc(alpha))      (flow-conditioned variant)
+    D = S(F(I0, It)) + dD(I0, It, F, c, enc(alpha))   (flow-conditioned variant)
     D = dD(I0, It, enc(alpha))                        (images-only variant, the paper's inputs)
     J(q) = It(q - (alpha(q) - 1) * D(q)) + (1 - 1/alpha(q)) * R(q)
 
-so a material point that moved by ``F(I0, It)`` between I0 and It appears
+with S a confidence-weighted Gaussian smoothing of the frozen estimator's
+flow (``flow_smoothing`` px; see :func:`smooth_flow`), so a material point
+that moved by ``F(I0, It)`` between I0 and It appears
 moved by ``alpha`` times as much in J. Where ``alpha == 1`` the warp
 displacement and the residual gate are exactly zero, and :func:`warp` reads
 pixel centres exactly, so ``J == It`` bit for bit there: alpha = 1 is the
 identity by construction, per pixel.
 
-The model holds no losses, optimiser or configuration object; the frozen flow
-estimator it is conditioned on is handed to ``forward`` (or passed as
-precomputed ``flow``), never stored in its state dict.
+The model holds no losses, optimiser, configuration object or flow estimator:
+the frozen estimator's F(I0, It) and confidence are passed to ``forward`` as
+``flow`` and ``confidence`` (:mod:`vibmag.magnify.infer` computes them), so
+the state dict holds the generator's weights only.
 """
 
 from __future__ import annotations
@@ -138,7 +141,7 @@ class _UNet(nn.Module):
             self.up.append(_Block(prev + width, width))
             prev = width
         self.head = nn.Conv2d(prev, cout, 3, padding=1, padding_mode="replicate")
-        nn.init.zeros_(self.head.weight)  # start as the plain (Lagrangian or identity) warp
+        nn.init.zeros_(self.head.weight)  # start as the plain (smoothed Lagrangian) warp
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,6 +168,8 @@ class Magnifier(nn.Module):
         n_sin: sinusoidal alpha channels (:func:`alpha_encoding`).
         max_alpha: the largest alpha seen in training; inference beyond it
             applies the model repeatedly (:mod:`vibmag.magnify.infer`).
+        flow_smoothing: sigma (px) of the confidence-weighted Gaussian
+            smoothing of the input flow (flow variant; 0 disables).
 
     Shapes:
         ``i0`` (N or 1, C, H, W), ``it`` (N, C, H, W), float in [0, 1]; ``alpha``
@@ -176,8 +181,16 @@ class Magnifier(nn.Module):
         multiples of ``2 ** len(widths)`` avoid resampling seams.
     """
 
-    def __init__(self, variant: str = "flow", widths: tuple[int, ...] = (16, 32, 64, 96), n_sin: int = 16, max_alpha: float = 16.0):
+    def __init__(
+        self,
+        variant: str = "flow",
+        widths: tuple[int, ...] = (16, 32, 64, 96),
+        n_sin: int = 16,
+        max_alpha: float = 16.0,
+        flow_smoothing: float = 1.5,
+    ):
         super().__init__()
+        self.flow_smoothing = float(flow_smoothing)
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         self.variant = variant
@@ -186,6 +199,10 @@ class Magnifier(nn.Module):
         self.max_alpha = float(max_alpha)
         cin = 12 + (n_sin + 2) + (3 if variant == "flow" else 0)
         self.net = _UNet(cin, 6, self.widths)  # 2 field channels (half res) + 4 residual sub-pixels
+        if variant == "images":
+            # a zero head (the flow variant's exact Lagrangian start) would starve the inner layers of
+            # gradient; the images variant must learn motion from pixels, so it starts from PyTorch's default
+            self.net.head.reset_parameters()
 
     @property
     def uses_flow(self) -> bool:
@@ -194,7 +211,8 @@ class Magnifier(nn.Module):
 
     def config(self) -> dict:
         """Constructor arguments (plain values) that rebuild this architecture."""
-        return {"variant": self.variant, "widths": list(self.widths), "n_sin": self.n_sin, "max_alpha": self.max_alpha}
+        return {"variant": self.variant, "widths": list(self.widths), "n_sin": self.n_sin, "max_alpha": self.max_alpha,
+                "flow_smoothing": self.flow_smoothing}
 
     def forward(
         self,
@@ -233,7 +251,11 @@ class Magnifier(nn.Module):
         if self.uses_flow:
             if confidence is None:
                 confidence = torch.ones_like(alpha)
-            smooth = torch.cat([flow / _FLOW_SCALE, confidence.to(flow)], dim=1)
+            confidence = confidence.to(flow)
+            # D starts from the confidence-weighted, Gaussian-smoothed flow: the losses would reward copying
+            # the estimator's per-pixel noise times alpha; the network learns to restore motion edges
+            flow = smooth_flow(flow, confidence, self.flow_smoothing)
+            smooth = torch.cat([flow / _FLOW_SCALE, confidence], dim=1)
             inputs.append(F.avg_pool2d(_pad_even(smooth, ph, pw), 2))
         out = self.net(torch.cat(inputs, dim=1))
         field = F.interpolate(out[:, :2], scale_factor=2, mode="bilinear", align_corners=False)[..., :h, :w] / _FLOW_SCALE
@@ -246,6 +268,23 @@ class Magnifier(nn.Module):
 
     def extra_repr(self) -> str:
         return f"variant={self.variant!r}, widths={self.widths}, n_sin={self.n_sin}, max_alpha={self.max_alpha}"
+
+
+def smooth_flow(flow: torch.Tensor, confidence: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Confidence-weighted Gaussian smoothing (normalised convolution) of a flow (N, 2, H, W); sigma in px."""
+    if sigma <= 0:
+        return flow
+    radius = max(1, int(math.ceil(3 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=flow.dtype, device=flow.device)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    k = k / k.sum()
+    weight = confidence.clamp_min(1e-3)
+    stacked = torch.cat([flow * weight, weight], dim=1)
+    c = stacked.shape[1]
+    stacked = F.pad(stacked, (radius, radius, radius, radius), mode="replicate")
+    stacked = F.conv2d(stacked, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    stacked = F.conv2d(stacked, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return stacked[:, :2] / stacked[:, 2:]
 
 
 def _pad_even(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:

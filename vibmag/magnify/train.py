@@ -183,6 +183,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, help="folder for checkpoint.pt, log.csv, config.json and weights")
     p.add_argument("--variant", choices=["flow", "images"], default="flow", help="generator inputs: frozen flow + images (default) or images only (the paper's)")
     p.add_argument("--widths", default="16,32,64,96", help="U-Net channel widths per level")
+    p.add_argument("--flow-smoothing", type=float, default=1.5, help="sigma (px) of the confidence-weighted smoothing of the input flow (flow variant)")
     p.add_argument("--steps", type=int, default=4000, help="total optimiser steps (a resumed run continues up to this)")
     p.add_argument("--epoch-steps", type=int, default=100, help="steps between evaluations and checkpoints")
     p.add_argument("--batch-size", type=int, default=8)
@@ -260,7 +261,9 @@ def main(argv=None) -> int:
         log.info("resumed from %s at step %d", args.resume, step)
     else:
         widths = tuple(int(w) for w in str(args.widths).split(","))
-        model = Magnifier(args.variant, widths=widths, max_alpha=args.alpha_max).to(device)
+        with torch.random.fork_rng():  # seeded initialisation without touching the global generator
+            torch.manual_seed(args.seed)
+            model = Magnifier(args.variant, widths=widths, max_alpha=args.alpha_max, flow_smoothing=args.flow_smoothing).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
         step = 0
     (out / "config.json").write_text(json.dumps({**config, "pool_config": asdict(pool_cfg)}, indent=2))

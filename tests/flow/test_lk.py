@@ -1,0 +1,184 @@
+"""vibmag.flow.lucas_kanade: accuracy on exact speckle, conventions, gradients, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vibmag.flow import LucasKanade, lucas_kanade, warp
+from vibmag.synthetic import Mode, vibrating_plate
+
+from conftest import interior, pair_tensors
+
+
+def test_zero_motion_gives_zero_flow(speckle64):
+    flow = lucas_kanade(speckle64, speckle64)
+    assert flow.shape == (1, 2, 64, 64)
+    assert flow.abs().max() < 1e-4  # everywhere, borders included
+
+
+@pytest.mark.parametrize("shift", [(0.05, -0.02), (0.3, 0.11), (1.7, -0.9)])
+def test_rigid_subpixel_shift_is_recovered(shift):
+    ref, moving, truth = pair_tensors((64, 64), shift, seed=1)
+    flow = lucas_kanade(ref, moving)
+    error = interior(flow - truth, 12)
+    # bias of the cubic-spline warp on sharp speckle is a few thousandths of a px
+    assert error.abs().mean() < 0.004
+    assert error.abs().max() < 0.02
+
+
+def test_large_shift_is_recovered():
+    ref, moving, truth = pair_tensors((128, 128), (15.0, -6.5), seed=2)
+    flow = lucas_kanade(ref, moving)
+    error = interior(flow - truth, 24)
+    assert error.abs().mean() < 0.005
+    assert error.abs().max() < 0.05
+
+
+def test_sinusoidal_mode_is_recovered():
+    mode = Mode("125 Hz", 2.0, direction=60.0, shape="bending")
+    ds = vibrating_plate((96, 96), n_frames=3, frame_rate="1 kHz", modes=[mode], seed=4)
+    frames = torch.from_numpy(ds["frames"].values)[:, None]
+    truth = torch.from_numpy(ds["true_displacement"].values).float()
+    flow = lucas_kanade(frames[:1], frames[1:])
+    error = interior(flow - truth[1:], 16)
+    # a spatially varying 2 px field: the affine window keeps strain from biasing it
+    assert error.pow(2).mean().sqrt() < 0.01
+    assert error.abs().max() < 0.05
+
+
+def test_convention_moving_warped_by_flow_matches_ref():
+    ref, moving, _ = pair_tensors((64, 64), (0.6, -1.2), seed=5)
+    flow = lucas_kanade(ref, moving)
+    before = interior(moving - ref, 8).abs().mean()
+    after = interior(warp(moving, flow) - ref, 8).abs().mean()
+    assert after < 0.005 < 0.05 < before  # what remains is interpolation error of the raw speckle
+
+
+def test_float64_and_batch_broadcasting():
+    ref, moving_a, _ = pair_tensors((48, 40), (0.4, 0.2), seed=6, dtype=torch.float64)
+    _, moving_b, _ = pair_tensors((48, 40), (-0.3, 0.7), seed=6, dtype=torch.float64)
+    both = lucas_kanade(ref, torch.cat((moving_a, moving_b)))
+    assert both.dtype == torch.float64 and both.shape == (2, 2, 48, 40)
+    assert torch.allclose(both[1:], lucas_kanade(ref, moving_b), atol=1e-10)
+
+
+def test_any_frame_size_and_noncontiguous_input():
+    ref, moving, truth = pair_tensors((53, 37), (0.25, -0.4), seed=7)
+    flow = lucas_kanade(ref, moving)
+    assert flow.shape == (1, 2, 53, 37)
+    assert interior(flow - truth, 10).abs().mean() < 0.005
+    transposed = lucas_kanade(ref.transpose(-1, -2).contiguous().transpose(-1, -2), moving)
+    assert torch.equal(transposed, flow)
+
+
+def test_colour_is_reduced_to_luminance():
+    ref, moving, _ = pair_tensors((40, 40), (0.3, 0.1), seed=8)
+    colour = lucas_kanade(ref.expand(1, 3, 40, 40), moving.expand(1, 3, 40, 40))
+    assert torch.allclose(colour, lucas_kanade(ref, moving), atol=1e-5)
+
+
+def test_function_and_module_agree(speckle64):
+    moving = torch.roll(speckle64, 1, dims=-1)
+    options = {"window": 2.5, "presmooth": 0.5, "iterations": (2, 2)}
+    assert torch.equal(lucas_kanade(speckle64, moving, **options), LucasKanade(**options)(speckle64, moving))
+
+
+def test_prepared_reference_equals_one_call(speckle64):
+    moving = torch.roll(speckle64, (1, -2), dims=(-2, -1))
+    estimator = LucasKanade()
+    prepared = estimator.prepare(speckle64)
+    assert torch.equal(estimator.track(prepared, moving), estimator(speckle64, moving))
+
+
+def test_gradcheck_both_inputs():
+    generator = torch.Generator().manual_seed(0)
+    ref = torch.rand(1, 1, 10, 11, dtype=torch.float64, generator=generator)
+    moving = torch.roll(ref, 1, dims=-1) + 0.01 * torch.rand(1, 1, 10, 11, dtype=torch.float64, generator=generator)
+    ref.requires_grad_(True)
+    moving.requires_grad_(True)
+
+    def flow(a, b):
+        return lucas_kanade(a, b, window=1.5, levels=2, iterations=(2, 1))
+
+    assert torch.autograd.gradcheck(flow, (ref, moving), fast_mode=True)
+
+
+def test_flat_image_gives_finite_flow_and_low_confidence(speckle64):
+    flat = torch.full((1, 1, 32, 32), 0.5)
+    flow, confidence = lucas_kanade(flat, flat + 0.001, return_confidence=True)
+    assert torch.isfinite(flow).all() and flow.abs().max() < 1e-3
+    assert confidence.shape == (1, 1, 32, 32)
+    assert confidence.max() < 0.05
+    _, textured = lucas_kanade(speckle64, speckle64, return_confidence=True)
+    assert interior(textured, 8).min() > 0.9
+
+
+def test_forward_backward_lowers_confidence_where_frames_disagree():
+    ref, moving, _ = pair_tensors((64, 64), (0.3, 0.0), seed=9)
+    moving = moving.clone()
+    moving[..., 20:44, 20:44] = torch.rand(1, 1, 24, 24, generator=torch.Generator().manual_seed(1))
+    _, plain = lucas_kanade(ref, moving, return_confidence=True)
+    _, checked = lucas_kanade(ref, moving, return_confidence=True, forward_backward=True)
+    assert torch.all(checked <= plain + 1e-6)
+    assert checked[..., 28:36, 28:36].mean() < 0.5 < interior(checked, 8)[..., :4, :4].mean()
+
+
+def test_confidence_tracks_predicted_error():
+    sigma = 3 / 255
+    ref, moving, truth = pair_tensors((96, 96), (0.2, 0.1), seed=10, noise=sigma)
+    tolerance = 0.05
+    flow, confidence = lucas_kanade(ref, moving, return_confidence=True, tolerance=tolerance)
+    predicted = tolerance * torch.sqrt(1 / interior(confidence, 16) - 1)
+    actual = interior(flow - truth, 16).pow(2).mean().sqrt()
+    ratio = predicted.pow(2).mean().sqrt() / actual
+    assert 0.5 < ratio < 2.0
+
+
+@pytest.mark.parametrize(
+    ("ref", "moving", "message"),
+    [
+        (torch.zeros(1, 1, 8, 8), torch.zeros(1, 8, 8), r"moving must be shaped \(N, C, H, W\), got shape \(1, 8, 8\)"),
+        (torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 9), r"same \(C, H, W\), got ref \(1, 1, 8, 8\) and moving \(1, 1, 8, 9\)"),
+        (torch.zeros(2, 1, 8, 8), torch.zeros(3, 1, 8, 8), r"batch size 1 or moving's \(3\), got ref \(2, 1, 8, 8\)"),
+        (torch.zeros(1, 1, 8, 8, dtype=torch.uint8), torch.zeros(1, 1, 8, 8), "ref must be float32 or float64, got torch.uint8"),
+        (torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8, dtype=torch.float64), "must share a dtype, got torch.float32 and torch.float64"),
+        (torch.zeros(1, 5, 8, 8), torch.zeros(1, 5, 8, 8), "expected 1 to 4 channels"),
+        (torch.zeros(1, 1, 1, 8), torch.zeros(1, 1, 1, 8), r"at least 2x2 pixels, got shape \(1, 1, 1, 8\)"),
+    ],
+)
+def test_shape_and_dtype_errors_are_clear(ref, moving, message):
+    with pytest.raises(ValueError, match=message):
+        lucas_kanade(ref, moving)
+
+
+def test_non_tensor_input_is_a_type_error():
+    with pytest.raises(TypeError, match="ref must be a torch.Tensor, got ndarray"):
+        lucas_kanade(np.zeros((1, 1, 8, 8)), torch.zeros(1, 1, 8, 8))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"window": 0}, "window must be a positive"), ({"iterations": (1, 0)}, "iterations must be positive"), ({"levels": 0}, "levels must be >= 1")],
+)
+def test_bad_options_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
+        LucasKanade(**options)
+
+
+def test_prepared_reference_refuses_a_mismatched_frame(speckle64):
+    estimator = LucasKanade()
+    prepared = estimator.prepare(speckle64)
+    with pytest.raises(ValueError, match=r"moving must be shaped \(N, 1, 64, 64\) like the reference, got \(1, 1, 32, 32\)"):
+        estimator.track(prepared, torch.zeros(1, 1, 32, 32))
+
+
+def test_window_sets_the_noise_level():
+    # larger windows average more pixels: the noise-driven error falls roughly as 1 / window
+    ref, moving, truth = pair_tensors((96, 96), (0.1, 0.0), seed=11, noise=3 / 255)
+    errors = [interior(lucas_kanade(ref, moving, window=w) - truth, 20).pow(2).mean().sqrt() for w in (2.0, 4.0)]
+    assert errors[1] < 0.7 * errors[0]
+    assert math.isfinite(float(errors[1]))
