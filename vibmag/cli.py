@@ -10,6 +10,8 @@ Subcommands
     table (CSV) and the numbers (HDF5).
 ``vibmag magnify PATH -o OUT.mp4|OUT.gif|OUT.h5 --alpha 20 --band 15Hz:35Hz``
     Magnify a band in a region; a side-by-side video or an HDF5 recording.
+``vibmag train --output-dir runs/flowmag``
+    Train the self-supervised magnifier (options: ``vibmag train --help``).
 ``vibmag demo``
     The README's main job on the shipped real beam recording.
 """
@@ -61,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     magnify.add_argument("--overwrite", action="store_true", help="replace an existing output")
     _add_recording_options(magnify)
     magnify.set_defaults(run=_run_magnify)
+
+    from .magnify.train import get_args_parser as train_parser
+
+    train = sub.add_parser("train", parents=[train_parser(add_help=False)], help="train the self-supervised magnifier")
+    train.set_defaults(run=_run_train)
 
     demo = sub.add_parser("demo", help="run the demo on the shipped real beam recording")
     demo.add_argument("-o", "--output", default="vibmag-demo", help="folder for the demo's outputs (default: %(default)s)")
@@ -200,6 +207,13 @@ def _refuse_existing(paths, overwrite: bool) -> None:
 def _run_info(args: argparse.Namespace) -> int:
     print(describe_recording(_open_from_args(args)))
     return 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .magnify.train import main as train_main
+
+    own = {k: v for k, v in vars(args).items() if k not in ("command", "verbose", "run")}
+    return train_main(argparse.Namespace(**own))
 
 
 def _run_demo(args: argparse.Namespace) -> int:

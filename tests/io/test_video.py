@@ -122,6 +122,22 @@ def test_side_by_side_layout(tmp_path):
     assert not written[:, :, 30:36].any()  # black gap
 
 
+def test_vertical_stack_with_zoom_repeats_pixels_under_each_band(tmp_path):
+    top = (moving_pattern(n=3, height=10, width=40) * 255).round().astype(np.uint8)
+    bottom = 255 - top
+    path = write_video(top, tmp_path / "stack.gif", fps=10, side_by_side=bottom, labels=("original", "magnified"),
+                       stack="vertical", zoom=2, gap=4)
+    written = gif_frames(path)
+    rows = written.shape[1]
+    band = (rows - 4 - 2 * 20) // 2
+    assert written.shape == (3, 2 * (band + 20) + 4, 80) and band > 5
+    zoomed = top.repeat(2, axis=1).repeat(2, axis=2)
+    np.testing.assert_array_equal(written[:, band : band + 20], zoomed)
+    np.testing.assert_array_equal(written[:, 2 * band + 24 :], 255 - zoomed)
+    assert not written[:, band + 20 : band + 24].any()  # black gap
+    assert written[0, :band].max() > 128 and written[0, band + 24 : 2 * band + 24].max() > 128  # a label in each band
+
+
 def test_labels_go_in_a_band_above_the_panels(tmp_path):
     left = (moving_pattern(n=3, height=24, width=64) * 255).round().astype(np.uint8)
     path = write_video(left, tmp_path / "labels.gif", fps=10, side_by_side=left, labels=("original", "magnified x20"))
@@ -207,6 +223,8 @@ def test_failure_leaves_no_partial_output(tmp_path):
      ({"side_by_side": np.zeros((2, 8, 8))}, r"side_by_side frames must match \(time, y, x\) = \(2, 8, 9\)"),
      ({"labels": ("only one", "two")}, r"labels needs one text per panel \(1\), got 2"),
      ({"timestamp": True}, r"timestamp=True needs a recording"),
+     ({"stack": "diagonal"}, r"stack must be 'horizontal' or 'vertical', got 'diagonal'"),
+     ({"zoom": 0}, r"zoom must be a positive integer, got 0"),
      ({"fps": 60, "path_name": "fast.gif"}, r"GIF players show at most 50 fps"),
      ({"frames": np.zeros((2, 8, 9), np.int32)}, r"floats in \[0, 1\] or uint8 counts, got dtype int32")],
 )  # fmt: skip

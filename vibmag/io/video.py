@@ -305,6 +305,8 @@ def write_video(
     labels: Sequence[str] | None = None,
     timestamp: bool = False,
     gap: int = 8,
+    stack: str = "horizontal",
+    zoom: int = 1,
     overwrite: bool = False,
     quality: float = 8,
     chunk_frames: int = 64,
@@ -324,8 +326,8 @@ def write_video(
         ``min(capture rate, 30)``, so a 15 kHz recording plays slowly; 30 for
         arrays without a rate. Stored in the file and logged.
     side_by_side : Dataset, DataArray or array, optional
-        Second frames of the same (time, y, x) shape, shown to the right of
-        the first after a gap of ``gap`` black pixels columns.
+        Second frames of the same (time, y, x) shape, shown beside the first
+        (see ``stack``) after a gap of ``gap`` black pixels.
     labels : sequence of str, optional
         One text per panel (e.g. ``("original", "magnified x20")``), drawn in
         a black band above the frames with Pillow's default font.
@@ -334,6 +336,13 @@ def write_video(
         band above the frames.
     gap : int
         Width of the black gap between side-by-side panels, in px.
+    stack : {"horizontal", "vertical"}
+        Second panel to the right of the first (one text band above both), or
+        below it (each panel under its own band): wide, short frames such as a
+        beam filmed side-on read better stacked.
+    zoom : int
+        Show each pixel as a ``zoom`` x ``zoom`` block (nearest neighbour, so
+        pixel values are kept), for frames too small to see.
     overwrite : bool
         Replace an existing file. A recording's own source file is never
         overwritten.
@@ -383,7 +392,7 @@ def write_video(
                 f"side_by_side frames must match (time, y, x) = {panels[0].shape}, got {panels[1].shape}"
             )
     _check_output(path, panels, overwrite=overwrite)
-    layout = _Layout.for_panels(panels, labels=labels, timestamp=timestamp, gap=gap)
+    layout = _Layout.for_panels(panels, labels=labels, timestamp=timestamp, gap=gap, stack=stack, zoom=zoom)
     fps = _playback_fps(fps, panels[0].capture_rate, gif=suffix == ".gif")
     comment = _rate_comment(fps, panels[0].capture_rate)
     logger.info("writing %s: %d frames at %g fps (%s)", path, panels[0].shape[0], fps, comment)
@@ -482,8 +491,9 @@ def _atomic_output(path: Path) -> Iterator[Path]:
 class _Layout:
     """Where panels, gap and the text band go on each output canvas."""
 
-    height: int  # of one panel, px
-    width: int  # of one panel, px
+    height: int  # of one panel on the canvas (zoomed), px
+    width: int  # of one panel on the canvas (zoomed), px
+    zoom: int  # canvas px per frame px
     channels: int  # 1 (grey) or 3 (RGB) on the canvas
     n_panels: int
     gap: int
@@ -491,10 +501,17 @@ class _Layout:
     labels: tuple[str, ...]
     time_format: str | None  # e.g. "t = {:.5f} s", or None for no time stamp
     font: object  # a Pillow font, or None without a band
+    vertical: bool  # panels one below the other, each under its own band
 
     @classmethod
-    def for_panels(cls, panels: list[_Frames], *, labels, timestamp: bool, gap: int) -> _Layout:
+    def for_panels(cls, panels: list[_Frames], *, labels, timestamp: bool, gap: int, stack: str = "horizontal",
+                   zoom: int = 1) -> _Layout:
+        if stack not in ("horizontal", "vertical"):
+            raise ValueError(f"stack must be 'horizontal' or 'vertical', got {stack!r}")
+        if not isinstance(zoom, int) or isinstance(zoom, bool) or zoom < 1:
+            raise ValueError(f"zoom must be a positive integer, got {zoom!r}")
         _, height, width = panels[0].shape
+        height, width = height * zoom, width * zoom
         labels = tuple(labels or ())
         if labels and len(labels) != len(panels):
             raise ValueError(f"labels needs one text per panel ({len(panels)}), got {len(labels)}")
@@ -504,15 +521,22 @@ class _Layout:
         font = ImageFont.load_default(size=max(10, width // 32)) if labels or timestamp else None
         band = _band_height(font) if font is not None else 0
         channels = max(panel.channels for panel in panels)
-        return cls(height, width, channels, len(panels), gap, band, labels, time_format, font)
+        return cls(height, width, zoom, channels, len(panels), gap, band, labels, time_format, font, stack == "vertical")
 
     @property
     def canvas_shape(self) -> tuple[int, ...]:
-        shape = (self.band + self.height, self.n_panels * self.width + (self.n_panels - 1) * self.gap)
+        n, gaps = self.n_panels, (self.n_panels - 1) * self.gap
+        if self.vertical:
+            shape = (n * (self.band + self.height) + gaps, self.width)
+        else:
+            shape = (self.band + self.height, n * self.width + gaps)
         return shape if self.channels == 1 else (*shape, 3)
 
-    def panel_left(self, index: int) -> int:
-        return index * (self.width + self.gap)
+    def panel_origin(self, index: int) -> tuple[int, int]:
+        """(top, left) of panel ``index``'s text band on the canvas, px."""
+        if self.vertical:
+            return index * (self.band + self.height + self.gap), 0
+        return 0, index * (self.width + self.gap)
 
 
 def _time_format(times: np.ndarray | None) -> str:
@@ -564,15 +588,18 @@ def _compose(frames: tuple[np.ndarray, ...], layout: _Layout, index: int, times)
     """One canvas: the panels side by side below the text band, with labels and time stamp drawn."""
     canvas = np.zeros(layout.canvas_shape, dtype=np.uint8)
     for i, frame in enumerate(frames):
-        left = layout.panel_left(i)
-        canvas[layout.band :, left : left + layout.width] = frame
+        top, left = layout.panel_origin(i)
+        if layout.zoom > 1:
+            frame = frame.repeat(layout.zoom, axis=0).repeat(layout.zoom, axis=1)
+        canvas[top + layout.band : top + layout.band + layout.height, left : left + layout.width] = frame
     if layout.band == 0:
         return canvas
     image = Image.fromarray(canvas)
     draw = ImageDraw.Draw(image)
     white = 255 if layout.channels == 1 else (255, 255, 255)
     for i, label in enumerate(layout.labels):
-        draw.text((layout.panel_left(i) + 3, 3), label, fill=white, font=layout.font)
+        top, left = layout.panel_origin(i)
+        draw.text((left + 3, top + 3), label, fill=white, font=layout.font)
     if layout.time_format is not None:
         text = layout.time_format.format(times[index])
         right = draw.textbbox((0, 0), text, font=layout.font)[2]
