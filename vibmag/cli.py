@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the demo on the shipped real beam recording")
     demo.add_argument("-o", "--output", default="vibmag-demo", help="folder for the demo's outputs (default: %(default)s)")
     demo.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier demo run")
+    demo.add_argument("--method", default="flowmag", choices=("flowmag", "lagrangian", "linear", "phase"), help="default: %(default)s")
+    demo.add_argument("--alpha", type=float, default=None, help="magnification of the dominant band (default: 30)")
     demo.set_defaults(run=_run_demo)
     return parser
 
@@ -217,9 +219,13 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo import DEMO_ALPHA, run_demo
 
-    for path in run_demo(args.output, overwrite=args.overwrite):
+    update, bar = _progress("magnifying")
+    with bar:
+        paths = run_demo(args.output, overwrite=args.overwrite, method=args.method,
+                         alpha=DEMO_ALPHA if args.alpha is None else args.alpha, progress=update)
+    for path in paths:
         print(f"wrote {path}")
     return 0
 
