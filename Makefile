@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 # torch, so pip never pulls the multi-GB CUDA packages. Override for a GPU build:
 #   make TORCH_SPEC="torch" setup
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,dask,bench,train
+EXTRAS ?= dev,docs,dask,bench,train
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo test test-slow docs bench clean
 
 setup: $(VENV)/.installed
 
@@ -28,5 +28,8 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -m slow
 
+docs: setup
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) vibmag-demo .pytest_cache .hypothesis
+	rm -rf $(VENV) vibmag-demo site .pytest_cache .hypothesis
