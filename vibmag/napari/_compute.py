@@ -1,0 +1,217 @@
+"""What the widgets compute, as plain functions over vibmag's public API, with no Qt.
+
+Long functions take ``progress(done, total)`` and a ``cancel``
+:class:`threading.Event`, like :func:`vibmag.magnify`, so the widgets run them
+in a napari thread worker and a button can stop them (they raise
+:class:`vibmag.errors.CancelledError`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+import vibmag
+from vibmag.errors import CancelledError
+
+from ._regions import bounding_box
+
+__all__ = [
+    "BandSuggestion",
+    "Inspection",
+    "measure_displacement",
+    "suggest_bands",
+    "inspect",
+    "deflection_layers",
+    "magnify_recording",
+]
+
+Progress = Callable[[int, int], None]
+#: About how many arrows the deflection-shape vectors layer draws (one every ``step`` px).
+_VECTORS = 400
+
+
+def measure_displacement(ds: xr.Dataset, *, region=None, chunk_frames: int = 16, progress: Progress | None = None,
+                         cancel: threading.Event | None = None) -> xr.DataArray:
+    """:func:`vibmag.estimate_displacement` against frame 0, chunk by chunk, reporting progress.
+
+    Each chunk of frames is measured together with frame 0 as its reference,
+    so the result is the same as one call over the whole recording.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A recording.
+    region : box (y0, x0, y1, x1) or bool mask, optional
+        Passed to :func:`vibmag.estimate_displacement` (outside it: NaN).
+    chunk_frames : int
+        Frames per call (and per progress report).
+    progress, cancel
+        As in :func:`vibmag.magnify`.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``displacement`` (time, component, y, x) in px, with the recording's time coordinate.
+    """
+    n_time = ds.sizes["time"]
+    parts = []
+    for start in range(0, n_time, chunk_frames):
+        _check(cancel)
+        stop = min(start + chunk_frames, n_time)
+        chunk = ds.isel(time=[0, *range(start, stop)])
+        parts.append(vibmag.estimate_displacement(chunk, reference=0, region=region, progress=False).isel(time=slice(1, None)))
+        if progress is not None:
+            progress(stop, n_time)
+    _check(cancel)
+    return xr.concat(parts, "time", combine_attrs="override")
+
+
+@dataclass(frozen=True)
+class BandSuggestion:
+    """A spectral peak of a region's motion and a band around it."""
+
+    frequency: float  # Hz
+    amplitude: float  # px, the larger component
+    low: float  # Hz
+    high: float  # Hz
+
+    @property
+    def label(self) -> str:
+        return f"{self.frequency:.4g} Hz ({self.amplitude:.2g} px): {self.low:.4g}-{self.high:.4g} Hz"
+
+
+def suggest_bands(ds: xr.Dataset, region: np.ndarray | None = None, *, n: int = 5, relative_width: float = 0.25,
+                  progress: Progress | None = None, cancel: threading.Event | None = None) -> list[BandSuggestion]:
+    """The dominant peaks of a region's motion spectrum, strongest first, each with a band around it.
+
+    Measures displacement over the region's bounding box only, takes
+    :func:`vibmag.spectrum` over the region and :func:`vibmag.find_peaks`; each
+    band is ``f (1 -/+ relative_width)``, kept between the first bin and
+    Nyquist.
+    """
+    disp = measure_displacement(ds, region=bounding_box(region), progress=progress, cancel=cancel)
+    spec = vibmag.spectrum(disp, region=region)
+    peaks = vibmag.find_peaks(spec, n=n)
+    freqs = spec["frequency"].values
+    df, nyquist = float(freqs[1] - freqs[0]), float(freqs[-1])
+    amplitude = peaks["amplitude"].max([d for d in peaks["amplitude"].dims if d != "peak"])
+    suggestions = []
+    for f, a in zip(peaks["frequency"].values, amplitude.values):
+        low, high = max(f * (1 - relative_width), df), min(f * (1 + relative_width), nyquist - df)
+        if high > low:
+            suggestions.append(BandSuggestion(float(f), float(a), float(low), float(high)))
+    return suggestions
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """The motion at a point or over a region: waveform, spectrum and peak table (px or mm)."""
+
+    waveform: xr.DataArray  # (time, component)
+    spectrum: xr.DataArray  # (frequency, component)
+    peaks: xr.Dataset  # find_peaks table, dim "peak"
+    where: str
+
+
+def inspect(disp: xr.DataArray, *, point=None, region=None, units: str = "px", n_peaks: int = 5) -> Inspection:
+    """Waveform, spectrum and peaks at ``point`` (y, x), or over ``region`` (a mask), in ``units`` px or mm.
+
+    A point's spectrum is that of its waveform; a region's is
+    :func:`vibmag.spectrum`'s per-pixel average, so modes whose shapes change
+    sign across it do not cancel.
+    """
+    if units not in ("px", "mm"):
+        raise ValueError(f"units must be 'px' or 'mm', got {units!r}")
+    if point is not None:
+        wave = vibmag.waveform(disp, point=tuple(float(v) for v in point))
+        spec = vibmag.spectrum(wave)
+        where = f"point (y, x) = ({wave.attrs['point_y']:g}, {wave.attrs['point_x']:g}) px"
+    else:
+        wave = vibmag.waveform(disp, region=region)
+        spec = vibmag.spectrum(disp, region=region)
+        where = "whole frame" if region is None else f"region of {int(np.count_nonzero(region))} px"
+    peaks = vibmag.find_peaks(spec, n=n_peaks)
+    if units == "mm":
+        wave, spec, peaks = (vibmag.to_physical(obj) for obj in (wave, spec, peaks))
+    return Inspection(wave, spec, peaks, where)
+
+
+def deflection_layers(disp: xr.DataArray, frequency: float, *, units: str = "px", reference=None,
+                      step: int | None = None, min_magnitude: float = 0.05) -> dict:
+    """The operating deflection shape at ``frequency`` (Hz) as napari layer data.
+
+    Returns
+    -------
+    dict
+        ``magnitude`` (y, x): ``sqrt(|c_x|^2 + |c_y|^2)`` in ``units``;
+        ``phase`` (y, x) in degrees of the stronger component (relative to
+        ``reference`` (y, x) when given), NaN where the magnitude is below
+        ``min_magnitude`` of its maximum; ``vectors`` (n, 2, 2) napari vectors
+        ``[[y, x], [dy, dx]]`` in px (whatever ``units``) on a grid every
+        ``step`` px (default: about 400 arrows): the motion at the instant the largest pixel peaks; ``component`` (the stronger one),
+        ``frequency`` and ``units``.
+    """
+    shape_px = vibmag.deflection_shape(disp, f"{float(frequency)!r} Hz")
+    shape = vibmag.to_physical(shape_px) if units == "mm" else shape_px
+    magnitude_xy = vibmag.shape_magnitude(shape)
+    magnitude = np.sqrt((magnitude_xy**2).sum("component"))
+    strongest = str(shape["component"].values[int(np.argmax((magnitude_xy**2).sum(("y", "x")).values))])
+    phase = vibmag.shape_phase(shape, reference=reference).sel(component=strongest).values
+    phase = np.where(magnitude.values >= min_magnitude * float(magnitude.max()), phase, np.nan)
+    return {
+        "magnitude": magnitude.values,
+        "phase": phase,
+        "vectors": _vectors(shape_px, step),
+        "component": strongest,
+        "frequency": float(frequency),
+        "units": shape.attrs.get("units", units),
+    }
+
+
+def _vectors(shape: xr.DataArray, step: int | None) -> np.ndarray:
+    """Napari vectors (px) of the deflection at the phase where the largest pixel peaks."""
+    c = shape.values  # (component, y, x): x then y
+    magnitude = np.sqrt((np.abs(c) ** 2).sum(axis=0))
+    height, width = magnitude.shape
+    step = step or max(1, round(np.sqrt(height * width / _VECTORS)))
+    iy, ix = np.unravel_index(int(np.argmax(magnitude)), magnitude.shape)
+    peak = c[:, iy, ix][np.argmax(np.abs(c[:, iy, ix]))]
+    motion = np.real(c * np.exp(-1j * np.angle(peak)))
+    ys, xs = np.meshgrid(np.arange(step // 2, height, step), np.arange(step // 2, width, step), indexing="ij")
+    positions = np.stack([ys.ravel(), xs.ravel()], axis=1).astype(float)
+    directions = np.stack([motion[1][ys, xs].ravel(), motion[0][ys, xs].ravel()], axis=1)
+    return np.stack([positions, directions], axis=1)
+
+
+def magnify_recording(ds: xr.Dataset, alpha: float, *, band=None, region=None, method: str = "flowmag",
+                      adapt_steps: int = 0, progress: Progress | None = None,
+                      cancel: threading.Event | None = None) -> xr.Dataset:
+    """:func:`vibmag.magnify` for the widget: results too large for memory go to a temporary HDF5 file.
+
+    Such a file lies in ``<temp>/vibmag-napari/`` and is read lazily by the
+    result layer, so it is kept until the operating system clears it.
+    """
+    # vibmag.pipeline's magnify, not the attribute vibmag.magnify: once the subpackage
+    # vibmag.magnify is imported, it takes that attribute's place (see docs/napari.md).
+    from vibmag.pipeline import MEMORY_RESULT_BYTES, magnify
+
+    output = None
+    if ds["frames"].size * 4 > MEMORY_RESULT_BYTES:
+        folder = Path(tempfile.gettempdir()) / "vibmag-napari"
+        folder.mkdir(exist_ok=True)
+        output = Path(tempfile.mkstemp(suffix=".h5", dir=folder)[1])
+        output.unlink()
+    return magnify(ds, alpha, band=band, region=region, method=method, adapt_steps=adapt_steps, output=output,
+                   progress=progress, cancel=cancel)
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise CancelledError("cancelled")
