@@ -49,7 +49,7 @@ _EXPORTS = {
     "RecordingError": "vibmag.errors",
     "UnitError": "vibmag.errors",
 }
-_SUBMODULES = {"synthetic", "units", "io", "sample_data", "recording", "errors", "flow", "analysis", "viz"}
+_SUBMODULES = {"synthetic", "units", "io", "sample_data", "recording", "errors", "flow", "analysis", "viz", "batch"}
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 

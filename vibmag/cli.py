@@ -12,6 +12,8 @@ Subcommands
     Magnify a band in a region; a side-by-side video or an HDF5 recording.
 ``vibmag train --output-dir runs/flowmag``
     Train the self-supervised magnifier (options: ``vibmag train --help``).
+``vibmag batch INPUTS... -o results.h5 [--settings batch.toml]``
+    Many HDF5 recordings on a Dask cluster into one resumable results file.
 ``vibmag demo``
     The README's main job on the shipped real beam recording.
 """
@@ -68,6 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", parents=[train_parser(add_help=False)], help="train the self-supervised magnifier")
     train.set_defaults(run=_run_train)
+
+    batch = sub.add_parser("batch", help="process many HDF5 recordings on a Dask cluster into one results file")
+    batch.add_argument("inputs", nargs="+", help="HDF5 files, folders of them, or glob patterns (quoted)")
+    batch.add_argument("-o", "--output", required=True, help="results file (.h5), a group per recording; an existing one is resumed")
+    batch.add_argument("--settings", help="settings file (.toml, .yaml); see docs/batch.md")
+    batch.add_argument("--workers", type=int, help="worker processes of the local Dask cluster (default: one per CPU core)")
+    batch.add_argument("--scheduler", help="address of a running Dask scheduler instead, e.g. tcp://10.0.0.5:8786")
+    batch.add_argument("--overwrite", action="store_true", help="recompute recordings already complete in the results file")
+    batch.add_argument("--log", help="log file, appended to (default: the results file with suffix .log)")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_recording_options(batch)
+    batch.set_defaults(run=_run_batch)
 
     demo = sub.add_parser("demo", help="run the demo on the shipped real beam recording")
     demo.add_argument("-o", "--output", default="vibmag-demo", help="folder for the demo's outputs (default: %(default)s)")
@@ -216,6 +230,17 @@ def _run_train(args: argparse.Namespace) -> int:
 
     own = {k: v for k, v in vars(args).items() if k not in ("command", "verbose", "run")}
     return train_main(argparse.Namespace(**own))
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    from .batch import load_settings, run
+
+    given = {"dataset": args.dataset, "frame_rate": args.frame_rate, "pixel_size": args.pixel_size, "bit_depth": args.bit_depth}
+    settings = load_settings(args.settings, input=given)
+    report = run(args.inputs, args.output, settings=settings, scheduler=args.scheduler, n_workers=args.workers,
+                 overwrite=args.overwrite, progress=False if args.no_progress else None, log_file=args.log)
+    print(report.table())
+    return report.exit_code
 
 
 def _run_demo(args: argparse.Namespace) -> int:

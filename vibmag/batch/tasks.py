@@ -1,0 +1,498 @@
+"""The work on one recording, as plain functions a Dask worker (or this process) runs.
+
+A recording is measured tile by tile: each tile of space (the whole frame
+unless the recording is large, see :func:`plan_tiles`) has its displacement
+estimated from a crop with ``tile_margin`` px of context, which is then
+discarded. Per tile, the displacement is reduced at once to what the summary
+needs (RMS and peak-to-peak maps, per region the mean amplitude spectrum and
+mean waveform with the region's weight in the tile); :func:`combine` joins the
+tiles and finds the peaks; deflection shapes at those peaks then need the
+tiles' displacement a second time (held by the workers meanwhile).
+
+Every function opens the recording itself from its path, so a worker reads
+the frames it needs from the file, lazily; nothing large travels from the
+client. Results are exactly those of :func:`vibmag.survey.survey` for an
+untiled recording, and for a tiled one the same averages, joined.
+
+Combination (tiles ``t`` of region weight ``w_t``, mean spectra ``S_t``)::
+
+    S = sum_t w_t S_t / sum_t w_t
+
+which is the region's mean over all its pixels, as :func:`vibmag.spectrum`
+computes it on a whole frame (the waveform likewise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .. import __version__
+from .inputs import Recording
+from .settings import BatchSettings
+
+__all__ = [
+    "Tile",
+    "Job",
+    "Clip",
+    "TileReduction",
+    "RecordingResult",
+    "plan_tiles",
+    "make_job",
+    "tile_displacement",
+    "tile_reduce",
+    "tile_summary",
+    "combine",
+    "tile_shapes",
+    "magnified_clip",
+    "finish",
+    "run_job",
+    "region_summary",
+    "failure_dataset",
+]
+
+_SECONDS = "batch_seconds"
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A tile of space: ``inner`` is kept, ``outer`` (inner plus margin, inside the frame) is measured.
+
+    Boxes are ``(y0, x0, y1, x1)``, half-open, in pixels of the frame.
+    """
+
+    index: int
+    inner: tuple
+    outer: tuple
+
+    def inner_in_outer(self) -> tuple:
+        """``(slice_y, slice_x)`` of the inner box within the outer crop."""
+        (y0, x0, y1, x1), (oy, ox, _, _) = self.inner, self.outer
+        return slice(y0 - oy, y1 - oy), slice(x0 - ox, x1 - ox)
+
+
+def plan_tiles(shape: tuple, parallel) -> tuple[Tile, ...]:
+    """Split a recording of ``shape`` (time, y, x, ...) into tiles when its displacement is large.
+
+    One tile (the whole frame, no margin) when ``time * 2 * y * x * 4`` bytes
+    are at most ``parallel.tile_above_mb`` MiB, else a grid of tiles of
+    ``parallel.tile_size`` px with ``parallel.tile_margin`` px of context.
+    """
+    n_time, height, width = shape[:3]
+    frame = (0, 0, height, width)
+    if n_time * 2 * height * width * 4 <= parallel.tile_above_mb * 2**20:
+        return (Tile(0, frame, frame),)
+    size, margin = parallel.tile_size, parallel.tile_margin
+    tiles = []
+    for y0 in range(0, height, size):
+        for x0 in range(0, width, size):
+            y1, x1 = min(y0 + size, height), min(x0 + size, width)
+            outer = (max(0, y0 - margin), max(0, x0 - margin), min(height, y1 + margin), min(width, x1 + margin))
+            tiles.append(Tile(len(tiles), (y0, x0, y1, x1), outer))
+    return tuple(tiles)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs to process one recording: where it is and what to compute."""
+
+    recording: Recording
+    settings: BatchSettings
+    tiles: tuple
+
+    @property
+    def name(self) -> str:
+        return self.recording.name
+
+    @property
+    def whole_frame(self) -> bool:
+        return len(self.tiles) == 1 and self.tiles[0].inner == self.tiles[0].outer
+
+
+def make_job(recording: Recording, settings: BatchSettings) -> Job:
+    """The job of one recording under ``settings``."""
+    return Job(recording, settings, plan_tiles(recording.shape, settings.parallel))
+
+
+@dataclass
+class TileReduction:
+    """What one tile contributes to a recording's summary."""
+
+    tile: Tile
+    rms: xr.DataArray  # (component, y, x) of the tile
+    peak_to_peak: xr.DataArray
+    spectra: dict  # region name -> (spectrum (frequency, component), weight) or None where the region misses the tile
+    waveforms: dict  # region name -> (waveform (time, component), weight) or None
+    seconds: float
+
+
+@dataclass
+class Clip:
+    """The magnified clip of the dominant band (MP4 bytes), or why there is none."""
+
+    data: bytes | None
+    band: tuple | None
+    note: str
+    seconds: float
+
+
+@dataclass
+class TileShapes:
+    tile: Tile
+    shapes: xr.DataArray  # (region, peak, component, y, x) complex
+    seconds: float
+
+
+@dataclass
+class RecordingResult:
+    """A recording's results: the Dataset stored in its group, and files to write beside the results file."""
+
+    dataset: xr.Dataset
+    files: dict = field(default_factory=dict)  # kind ("plot", "clip") -> (file name, bytes)
+
+
+# --------------------------------------------------------------------------- worker context
+
+
+@contextlib.contextmanager
+def _on_worker():
+    """One torch thread and synchronous dask inside a task; restored afterwards."""
+    import dask
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with dask.config.set(scheduler="synchronous"):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _opened(job: Job):
+    """The job's recording, opened lazily (read by whoever runs the task), closed afterwards."""
+    from ..io import open_recording
+
+    options = job.settings.input
+    rec = job.recording
+    ds = open_recording(rec.path, dataset=rec.dataset, frame_rate=options.frame_rate, pixel_size=options.pixel_size, bit_depth=options.bit_depth)
+    try:
+        if tuple(ds["frames"].shape) != tuple(rec.shape):
+            from ..errors import RecordingError
+
+            raise RecordingError(f"{rec.path}: the recording changed while the batch ran (shape {tuple(ds['frames'].shape)}, was {rec.shape})")
+        yield ds
+    finally:
+        ds.close()
+
+
+# --------------------------------------------------------------------------- tiles
+
+
+def tile_displacement(job: Job, tile: Tile) -> xr.DataArray:
+    """Displacement (time, component, y, x) px of the tile's inner box, measured on its outer crop.
+
+    The seconds it took travel in ``attrs["batch_seconds"]`` (removed by :func:`tile_reduce`).
+    """
+    from ..flow import estimate_displacement
+
+    start = time.perf_counter()
+    with _on_worker(), _opened(job) as ds:
+        if job.whole_frame:
+            disp = estimate_displacement(ds, method=job.settings.analysis.flow_method, progress=False)
+        else:
+            y0, x0, y1, x1 = tile.outer
+            crop = ds.isel(y=slice(y0, y1), x=slice(x0, x1))
+            disp = estimate_displacement(crop, method=job.settings.analysis.flow_method, progress=False)
+            inner_y, inner_x = tile.inner_in_outer()
+            disp = disp.isel(y=inner_y, x=inner_x)
+    disp.attrs[_SECONDS] = time.perf_counter() - start
+    return disp
+
+
+def _without_seconds(disp: xr.DataArray) -> tuple[xr.DataArray, float]:
+    """``disp`` without its ``batch_seconds`` attr (a shallow copy; the original is shared), and those seconds."""
+    disp = disp.copy(deep=False)
+    seconds = disp.attrs.pop(_SECONDS, 0.0)
+    return disp, seconds
+
+
+def _region_weights(job: Job, name: str, region) -> np.ndarray:
+    """The region's weights on the whole frame (RegionError naming the region if it does not fit)."""
+    from ..analysis import RegionError, region_mask
+
+    height, width = job.recording.shape[1:3]
+    frame = xr.DataArray(np.zeros((height, width), np.bool_), dims=("y", "x"), coords={"y": np.arange(height), "x": np.arange(width)})
+    try:
+        return region_mask(frame, region).values
+    except RegionError as exc:
+        raise RegionError(f"region {name!r}: {exc}") from None
+
+
+def tile_reduce(job: Job, tile: Tile, disp: xr.DataArray) -> TileReduction:
+    """Reduce a tile's displacement to its maps and, per region, its mean spectrum and waveform."""
+    from ..analysis import spectrum, waveform
+
+    start = time.perf_counter()
+    disp, measured = _without_seconds(disp)
+    with _on_worker():
+        units = disp.attrs.get("units", "px")
+        centred = disp - disp.mean("time")
+        rms = np.sqrt((centred**2).mean("time")).assign_attrs(units=units, long_name="RMS displacement")
+        p2p = (disp.max("time") - disp.min("time")).assign_attrs(units=units, long_name="peak-to-peak displacement")
+        spectra, waveforms = {}, {}
+        for name, region in job.settings.analysis.region_items():
+            if job.whole_frame:
+                spectra[name] = (spectrum(disp, region=region), 1.0)
+                waveforms[name] = (waveform(disp, region=region), 1.0)
+                continue
+            (y0, x0, y1, x1) = tile.inner
+            weights = _region_weights(job, name, region)[y0:y1, x0:x1]
+            weight = float(weights.sum())
+            if weight == 0:
+                spectra[name] = waveforms[name] = None
+                continue
+            mask = xr.DataArray(weights, dims=("y", "x"), coords={"y": disp["y"].values, "x": disp["x"].values})
+            spectra[name] = (spectrum(disp, region=mask), weight)
+            waveforms[name] = (waveform(disp, region=mask), weight)
+    return TileReduction(tile, rms, p2p, spectra, waveforms, measured + time.perf_counter() - start)
+
+
+def tile_summary(job: Job, tile: Tile) -> TileReduction:
+    """:func:`tile_displacement` then :func:`tile_reduce`, without keeping the displacement."""
+    return tile_reduce(job, tile, tile_displacement(job, tile))
+
+
+# --------------------------------------------------------------------------- joining
+
+
+def _stitch(job: Job, parts: list[tuple[Tile, xr.DataArray]], fill=np.nan) -> xr.DataArray:
+    """Tiles' (..., y, x) arrays placed on the whole frame (the one array itself when untiled)."""
+    if job.whole_frame:
+        return parts[0][1]
+    height, width = job.recording.shape[1:3]
+    first = parts[0][1]
+    lead = [d for d in first.dims if d not in ("y", "x")]
+    values = np.full((*[first.sizes[d] for d in lead], height, width), fill, dtype=first.dtype)
+    for tile, part in parts:
+        y0, x0, y1, x1 = tile.inner
+        values[..., y0:y1, x0:x1] = part.transpose(*lead, "y", "x").values
+    coords = {d: first[d] for d in lead if d in first.coords}
+    coords.update(y=("y", np.arange(height), {"units": "px"}), x=("x", np.arange(width), {"units": "px"}))
+    return xr.DataArray(values, dims=(*lead, "y", "x"), coords=coords, attrs=dict(first.attrs), name=first.name)
+
+
+def _weighted(parts: list) -> xr.DataArray:
+    """Mean of per-tile means weighted by each tile's share of the region (the one mean when untiled)."""
+    parts = [p for p in parts if p is not None]
+    if len(parts) == 1:
+        return parts[0][0]
+    total = sum(w for _, w in parts)
+    values = sum(np.asarray(a.values, dtype=np.float64) * w for a, w in parts) / total
+    return parts[0][0].copy(data=values)
+
+
+def combine(job: Job, *reductions: TileReduction) -> xr.Dataset:
+    """The recording's summary from its tiles: maps, per-region spectra, waveforms and peaks.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``rms``, ``peak_to_peak`` (component, y, x) px; ``spectrum``
+        (region, frequency, component); ``waveform`` (region, time, component);
+        the peak tables of :func:`vibmag.analysis.find_peaks` per region along
+        ``peak`` (``n_peaks`` long, NaN where a region has fewer peaks),
+        prefixed ``peak_``; ``region_mask`` (region, y, x) weights.
+    """
+    from ..analysis import find_peaks
+
+    start = time.perf_counter()
+    reductions = sorted(reductions, key=lambda r: r.tile.index)
+    n_peaks = job.settings.analysis.n_peaks
+    per_region = []
+    for name, region in job.settings.analysis.region_items():
+        spec = _weighted([r.spectra[name] for r in reductions])
+        peaks = find_peaks(spec, n=n_peaks)
+        peaks = peaks.rename({v: f"peak_{v}" for v in peaks.data_vars})
+        peaks = peaks.pad(peak=(0, n_peaks - peaks.sizes["peak"])) if peaks.sizes["peak"] < n_peaks else peaks
+        weights = _region_weights(job, name, region).astype(np.float32)
+        mask = xr.DataArray(weights, dims=("y", "x"), attrs={"units": "1", "long_name": "region weight"})
+        part = xr.Dataset({"spectrum": spec, "waveform": _weighted([r.waveforms[name] for r in reductions]), "region_mask": mask})
+        per_region.append(part.merge(peaks))
+    regions = [name for name, _ in job.settings.analysis.region_items()]
+    summary = xr.concat(per_region, dim="region", combine_attrs="override", coords="minimal", compat="override")
+    summary = summary.assign_coords(region=("region", regions))
+    summary["rms"] = _stitch(job, [(r.tile, r.rms) for r in reductions])
+    summary["peak_to_peak"] = _stitch(job, [(r.tile, r.peak_to_peak) for r in reductions])
+    summary = summary.assign_coords(y=("y", np.arange(job.recording.shape[1]), {"units": "px"}),
+                                    x=("x", np.arange(job.recording.shape[2]), {"units": "px"}))
+    summary.attrs = {k: v for k, v in per_region[0]["spectrum"].attrs.items() if k in ("frame_rate", "pixel_size")}
+    summary.attrs["compute_seconds"] = sum(r.seconds for r in reductions) + time.perf_counter() - start
+    return summary
+
+
+def region_summary(result: xr.Dataset, region: str | None = None) -> xr.Dataset:
+    """One region's results in the layout of :func:`vibmag.survey.survey` (peaks that exist only).
+
+    So :func:`vibmag.survey.dominant_band`, :func:`~vibmag.survey.peak_table`
+    and :func:`~vibmag.survey.plot_survey` work on a batch result:
+    ``plot_survey(region_summary(vibmag.load("results.h5", group="m1")), "m1.png")``.
+
+    Parameters
+    ----------
+    result : xarray.Dataset
+        A recording's group of the results file (or :func:`combine`'s summary).
+    region : str, optional
+        Its name; default the first region.
+    """
+    name = str(result["region"].values[0]) if region is None else region
+    if name not in result["region"].values:
+        raise KeyError(f"no region {name!r}; the results hold {', '.join(map(str, result['region'].values))}")
+    one = result.sel(region=name)
+    found = np.flatnonzero(np.isfinite(one["peak_frequency"].values))
+    return one.isel(peak=found).drop_vars("region")
+
+
+def tile_shapes(job: Job, tile: Tile, disp: xr.DataArray, summary: xr.Dataset) -> TileShapes:
+    """Deflection shapes of the tile at every peak of every region (NaN where a region has no such peak)."""
+    from ..analysis import deflection_shape
+    from ..units import ureg
+
+    start = time.perf_counter()
+    disp, _ = _without_seconds(disp)
+    freqs = summary["peak_frequency"].transpose("region", "peak").values
+    cache: dict = {}
+    first = None
+    with _on_worker():
+        for f in np.unique(freqs[np.isfinite(freqs)]):
+            cache[float(f)] = first = deflection_shape(disp, ureg.Quantity(float(f), "Hz"))
+    template = first if first is not None else xr.DataArray(
+        np.zeros((2, disp.sizes["y"], disp.sizes["x"]), np.complex128), dims=("component", "y", "x"),
+        coords={d: disp[d] for d in ("component", "y", "x") if d in disp.coords}, attrs={"units": disp.attrs.get("units", "px")})
+    values = np.full((*freqs.shape, *template.shape), np.nan + 1j * np.nan, dtype=np.complex128)
+    for index in np.ndindex(freqs.shape):
+        if np.isfinite(freqs[index]):
+            values[index] = cache[float(freqs[index])].transpose(*template.dims).values
+    shapes = xr.DataArray(values, dims=("region", "peak", *template.dims), coords=template.coords,
+                          name="deflection_shape",
+                          attrs={"units": template.attrs.get("units", "px"), "long_name": "deflection shape (complex amplitude) at peak_frequency"})
+    return TileShapes(tile, shapes, time.perf_counter() - start)
+
+
+def magnified_clip(job: Job, summary: xr.Dataset) -> Clip:
+    """An MP4 of the recording beside it with its dominant band magnified (band from the first region)."""
+    from ..analysis import AnalysisError
+    from ..io.video import write_video
+    from ..pipeline import magnify
+    from ..survey import dominant_band
+    from ..units import frequency_hz
+
+    start = time.perf_counter()
+    options = job.settings.magnify
+    try:
+        band = dominant_band(region_summary(summary), relative_width=options.relative_width)
+    except AnalysisError as exc:
+        return Clip(None, None, f"no clip: {exc}", time.perf_counter() - start)
+    with _on_worker(), _opened(job) as ds:
+        region = None if options.region in (None, "all") else options.region
+        result = magnify(ds, options.alpha, band=band, method=options.method, region=region)
+        height, width = job.recording.shape[1:3]
+        label = f"{options.method} x{options.alpha:g}, {frequency_hz(band[0]):.4g} - {frequency_hz(band[1]):.4g} Hz"
+        with tempfile.TemporaryDirectory(prefix="vibmag-clip-") as folder:
+            path = Path(folder) / "clip.mp4"
+            write_video(ds, path, side_by_side=result, labels=("original", label), timestamp=True, fps=options.fps,
+                        stack="vertical" if width >= 2 * height else "horizontal", zoom=2 if max(height, width) <= 128 else 1)
+            data = path.read_bytes()
+    return Clip(data, band, "", time.perf_counter() - start)
+
+
+# --------------------------------------------------------------------------- the result
+
+
+def finish(job: Job, summary: xr.Dataset, clip: Clip | None, *shapes: TileShapes) -> RecordingResult:
+    """The recording's result: summary, deflection shapes, plot, clip and provenance."""
+    start = time.perf_counter()
+    result = summary.copy()
+    seconds = summary.attrs.get("compute_seconds", 0.0)
+    if shapes:
+        shapes = sorted(shapes, key=lambda s: s.tile.index)
+        result["deflection_shape"] = _stitch(job, [(s.tile, s.shapes) for s in shapes], fill=np.nan + 1j * np.nan)
+        seconds += sum(s.seconds for s in shapes)
+    rec, settings = job.recording, job.settings
+    files = {}
+    first_region = str(result["region"].values[0])
+    if settings.output.plots:
+        files["plot"] = (f"{rec.name}_spectrum.png", _plot_bytes(region_summary(result), f"{rec.name}: displacement spectrum ({first_region})"))
+    if clip is not None:
+        seconds += clip.seconds
+        if clip.data is not None:
+            files["clip"] = (f"{rec.name}_magnified.mp4", clip.data)
+    result.attrs = {
+        "status": "complete",
+        "recording": rec.name,
+        "source": rec.path,
+        "dataset": rec.dataset or "",
+        "frame_rate": rec.frame_rate,
+        **({"pixel_size": summary.attrs["pixel_size"]} if "pixel_size" in summary.attrs else {}),
+        "settings": settings.to_dict(),
+        "settings_digest": settings.digest(),
+        "input": rec.identity(),
+        "vibmag_version": __version__,
+        "tiles": len(job.tiles),
+        "regions": [name for name, _ in settings.analysis.region_items()],
+        "dominant_band": list(clip.band) if clip is not None and clip.band else "",
+        "clip_note": clip.note if clip is not None else "",
+        "plot_file": files["plot"][0] if "plot" in files else "",
+        "clip_file": files["clip"][0] if "clip" in files else "",
+        "run_compute_seconds": seconds + time.perf_counter() - start,
+    }
+    return RecordingResult(result, files)
+
+
+def _plot_bytes(summary: xr.Dataset, title: str) -> bytes:
+    from ..survey import plot_survey
+
+    with tempfile.TemporaryDirectory(prefix="vibmag-plot-") as folder:
+        path = Path(folder) / "plot.png"
+        plot_survey(summary, path, title=title)
+        return path.read_bytes()
+
+
+def failure_dataset(name: str, path: str, dataset: str | None, settings: BatchSettings, error: BaseException | str, trace: str = "") -> xr.Dataset:
+    """The group recorded for a recording that failed: no data, its error and provenance in attrs."""
+    message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    if not trace and isinstance(error, BaseException):
+        trace = "".join(traceback.format_exception(error))
+    return xr.Dataset(attrs={
+        "status": "failed",
+        "recording": name,
+        "source": path,
+        "dataset": dataset or "",
+        "error": message,
+        "traceback": trace,
+        "settings": settings.to_dict(),
+        "settings_digest": settings.digest(),
+        "vibmag_version": __version__,
+    })
+
+
+def run_job(job: Job) -> RecordingResult:
+    """Process one recording in this process, with the same steps (and results) as a batch's workers."""
+    tiles = job.tiles
+    if job.settings.analysis.deflection_shapes:
+        displacements = [tile_displacement(job, tile) for tile in tiles]
+        reductions = [tile_reduce(job, tile, disp) for tile, disp in zip(tiles, displacements)]
+    else:
+        displacements, reductions = [], [tile_summary(job, tile) for tile in tiles]
+    summary = combine(job, *reductions)
+    clip = magnified_clip(job, summary) if job.settings.magnify.enabled else None
+    shapes = [tile_shapes(job, tile, disp, summary) for tile, disp in zip(tiles, displacements)]
+    return finish(job, summary, clip, *shapes)
