@@ -1,10 +1,13 @@
 """The vibmag command line, run in-process through its main()."""
 
+import re
+
 import numpy as np
 import pytest
 
 from vibmag import sample_data
 from vibmag.cli import main
+from vibmag.io.video import read_video
 
 
 def test_info_prints_what_the_recording_holds(capsys):
@@ -35,10 +38,24 @@ def test_bad_input_exits_2_with_one_line(capsys, args, message):
     assert message in err and err.startswith("vibmag info: error:") and err.count("\n") == 1
 
 
-def test_demo_writes_outputs_and_refuses_to_overwrite(tmp_path, capsys):
+def test_demo_magnifies_the_beams_dominant_band(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path)]) == 0
-    assert "capture rate: 150 Hz" in (tmp_path / "recording.txt").read_text()
-    assert (tmp_path / "overview.png").read_bytes()[:4] == b"\x89PNG"
+    text = (tmp_path / "recording.txt").read_text()
+    assert "capture rate: 150 Hz" in text
+    # the beams' first bending mode, 17.2 Hz (about 8.6 periods in the 0.5 s waveform), is the band magnified,
+    # not the larger drift peak at the first bins
+    low, high = (float(v) for v in re.search(r"magnified: ([\d.]+) Hz - ([\d.]+) Hz by flowmag", text).groups())
+    assert low < 17.2 < high < 25.0
+    assert (tmp_path / "spectrum.png").read_bytes()[:4] == b"\x89PNG"
+    video = read_video(tmp_path / "magnified.mp4", frame_rate="150 Hz")["frames"].values
+    original = sample_data.open_sample("showcase_beams")["frames"].values
+    # two panels of 40 x 640 px zoomed 2x, each under a text band, 8 px apart
+    band = (video.shape[1] - 8 - 2 * 80) // 2
+    assert video.shape[0] == 75 and video.shape[2] == 2 * 640 and band > 5
+    top = video[:, band : band + 80 : 2, ::2]
+    bottom = video[:, 2 * band + 88 :: 2, ::2]
+    assert np.abs(top - original).mean() < 2 / 255  # the original panel, within codec tolerance
+    assert np.abs(bottom - original).mean() > 2 * np.abs(top - original).mean()  # the magnified one moves more
     assert main(["demo", "-o", str(tmp_path)]) == 2
     assert "pass --overwrite" in capsys.readouterr().err
 

@@ -294,7 +294,9 @@ def main(argv=None) -> int:
         if deadline is not None and time.time() >= deadline:
             log.info("time limit reached at step %d", step)
             break
-    meta = {"steps": step, "command": "vibmag train " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in config.items() if v not in (None, False)), "n_params": n_params}
+    options = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+                       for k, v in config.items() if v is not None and v is not False)
+    meta = {"steps": step, "command": f"vibmag train {options} --steps {step}", "n_params": n_params}
     export_weights(copy.deepcopy(model).cpu(), out / "weights.pt", metadata=meta)
     if args.export:
         export_weights(copy.deepcopy(model).cpu(), args.export, metadata=meta)
