@@ -91,11 +91,9 @@ class TaskPanel(QWidget):
         self.bar.setRange(0, 0)  # busy until the first progress report
         self.cancel_button.setEnabled(True)
         self.say(f"{what}...")
-        self.worker = create_worker(job, self._relay.progressed.emit, self._event, _start_thread=False)
-        self.worker.returned.connect(partial(self._returned, on_done, what))
-        self.worker.errored.connect(self._errored)
-        self.worker.finished.connect(self._finished)
-        self.worker.start()
+        connect = {"returned": partial(self._returned, on_done, what), "errored": self._errored,
+                   "finished": self._finished}
+        self.worker = create_worker(job, self._relay.progressed.emit, self._event, _connect=connect, _start_thread=True)
 
     def cancel(self) -> None:
         if self._event is not None:
@@ -392,7 +390,7 @@ class InspectWidget(_LayerForm):
         image = self.image.value
         if image is None or viewer.layers.selection.active is not image:
             return
-        start = event.position
+        start = tuple(event.position)
         dragged = False
         yield
         while event.type == "mouse_move":

@@ -1,0 +1,156 @@
+"""The plugin in a real napari viewer (under Xvfb): reader, sample, and both widgets against ground truth.
+
+The widgets are opened through the plugin's manifest
+(``add_plugin_dock_widget``), driven through their own buttons, and waited
+for while their thread workers run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vibmag
+from vibmag import sample_data
+from vibmag.napari._compute import measure_displacement
+from vibmag.napari._layers import METADATA_KEY, layer_data_tuple
+
+WORK_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture
+def viewer(make_napari_viewer):
+    return make_napari_viewer()
+
+
+@pytest.fixture
+def clip_in_viewer(viewer, clip):
+    """The clip as a layer of the viewer, and a Shapes layer with the rectangle (16, 16)-(48, 48) over it."""
+    data, kwargs, _ = layer_data_tuple(clip, "clip")
+    image = viewer.add_image(data, **kwargs)
+    box = np.array([[16.0, 16.0], [16.0, 48.0], [48.0, 48.0], [48.0, 16.0]])
+    shapes = viewer.add_shapes([box], shape_type="rectangle", name="region")
+    return image, shapes
+
+
+def _wait(qtbot, widget):
+    qtbot.waitUntil(lambda: not widget.task.busy, timeout=WORK_TIMEOUT_MS)
+    assert widget.task.error is None, widget.task.status.text()
+
+
+def test_open_photron_file_through_the_reader(viewer, photron_writer):
+    counts = (np.arange(5 * 6 * 7).reshape(5, 6, 7) * 37) % 256
+    path = photron_writer(counts.astype(np.uint8), bits=8, record_rate=15000.0, save_step=100)
+    [layer] = viewer.open(str(path), plugin="vibmag")
+    np.testing.assert_allclose(np.asarray(layer.data), counts / 255.0, rtol=1e-6)
+    assert tuple(layer.scale) == pytest.approx((1 / 150.0, 1.0, 1.0))  # record rate / save step
+    assert [str(u) for u in layer.units] == ["second", "pixel", "pixel"]
+    assert layer.metadata[METADATA_KEY]["frame_rate"] == "150 Hz"
+    [beams] = viewer.open(str(sample_data.path("showcase_beams")), plugin="vibmag")
+    assert beams.data.shape == (75, 40, 640)
+
+
+def test_samples_open_from_the_menu_commands(viewer):
+    [plate] = viewer.open_sample("vibmag", "plate")
+    assert plate.data.shape == (64, 96, 128)
+    assert tuple(plate.scale) == pytest.approx((1 / 500.0, 0.1, 0.1))
+    assert [str(u) for u in plate.units] == ["second", "millimeter", "millimeter"]
+    assert "40 Hz" in plate.metadata[METADATA_KEY]["scene"]
+    [beams] = viewer.open_sample("vibmag", "beams")
+    assert beams.metadata[METADATA_KEY]["camera"].startswith("FASTCAM")
+
+
+def test_magnify_widget_magnifies_alpha_times_inside_the_region_only(viewer, qtbot, clip, clip_in_viewer, mode):
+    hz, _ = mode
+    image, shapes = clip_in_viewer
+    _, widget = viewer.window.add_plugin_dock_widget("vibmag", "Magnify")
+    assert widget.method.value == "flowmag"  # the default; the test uses the model-free warp
+    widget.image.value, widget.region.value = image, shapes
+
+    widget.suggest_button.native.click()
+    _wait(qtbot, widget)
+    suggestion = widget.suggestions.value
+    assert suggestion.frequency == pytest.approx(hz, abs=1.0)
+    assert widget.low.value < hz < widget.high.value  # the strongest peak's band was applied
+
+    alpha = 5.0
+    widget.alpha.value, widget.method.value = alpha, "lagrangian"
+    widget.run_button.native.click()
+    assert widget.task.busy  # the work runs in a thread; the click returned at once
+    _wait(qtbot, widget)
+    result = viewer.layers[-1]
+    assert widget.result.name == result.name  # (napari hands plugin widgets proxies of its objects)
+    assert result.data.shape == image.data.shape
+    assert tuple(result.scale) == pytest.approx(tuple(image.scale))
+    assert result.translate[2] > 64 and result.translate[:2] == pytest.approx(image.translate[:2])  # side by side
+    provenance = result.metadata[METADATA_KEY]
+    assert (provenance["alpha"], provenance["method"]) == (alpha, "lagrangian")
+    assert widget.task.bar.value() == widget.task.bar.maximum()
+
+    # Ground truth: the motion at the mode's frequency, measured on both layers' data.
+    def amplitude(frames):
+        ds = vibmag.open_recording(np.asarray(frames), frame_rate=clip.attrs["frame_rate"])
+        shape = vibmag.deflection_shape(measure_displacement(ds), f"{hz} Hz")
+        return np.abs(shape.sel(component="y").values)
+
+    ratio = amplitude(result.data) / amplitude(image.data)
+    inside = ratio[24:40, 24:40]  # the region less its 8 px transition
+    outside = np.ones_like(ratio, dtype=bool)
+    outside[8:56, 8:56] = False
+    assert np.median(inside) == pytest.approx(alpha, rel=0.1)
+    assert inside.min() > 0.8 * alpha
+    assert np.median(ratio[outside]) == pytest.approx(1.0, abs=0.05)
+    assert np.percentile(ratio[outside], 99) < 1.1
+
+
+def test_magnify_widget_cancels(viewer, qtbot, clip_in_viewer):
+    image, _ = clip_in_viewer
+    _, widget = viewer.window.add_plugin_dock_widget("vibmag", "Magnify")
+    widget.image.value, widget.method.value, widget.use_band.value = image, "lagrangian", False
+    n_layers = len(viewer.layers)
+    widget.run_button.native.click()
+    widget.task.cancel_button.click()
+    qtbot.waitUntil(lambda: not widget.task.busy, timeout=WORK_TIMEOUT_MS)
+    assert isinstance(widget.task.error, vibmag.errors.CancelledError)
+    assert widget.task.status.text() == "cancelled"
+    assert len(viewer.layers) == n_layers
+
+
+def test_inspect_widget_finds_the_mode_at_a_clicked_point(viewer, qtbot, clip_in_viewer, mode, MouseEvent):
+    from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
+
+    hz, amplitude = mode
+    image, shapes = clip_in_viewer
+    _, widget = viewer.window.add_plugin_dock_widget("vibmag", "Inspect")
+    widget.image.value = image
+    viewer.layers.selection.active = image
+
+    position = (0.0, *image.data_to_world((0, 30, 33))[1:])  # a click on pixel (30, 33)
+    for kind, dispatch in (("mouse_press", mouse_press_callbacks), ("mouse_release", mouse_release_callbacks)):
+        event = MouseEvent(type=kind, position=position, dims_displayed=(1, 2), button=1)
+        event.modifiers = ()
+        dispatch(viewer, event)
+    _wait(qtbot, widget)  # the first click measures the displacement, then shows the point
+    qtbot.waitUntil(lambda: widget.inspection is not None, timeout=WORK_TIMEOUT_MS)
+
+    inspection = widget.inspection
+    assert inspection.where == "point (y, x) = (30, 33) px"
+    assert float(inspection.peaks["frequency"][0]) == pytest.approx(hz, abs=1.0)
+    assert float(inspection.peaks["amplitude"].sel(component="y")[0]) == pytest.approx(amplitude, rel=0.1)
+    spectrum_axes = widget.figure.axes[1]
+    line = max(spectrum_axes.get_lines()[:2], key=lambda artist: np.max(artist.get_ydata()))
+    assert line.get_xdata()[np.argmax(line.get_ydata())] == pytest.approx(hz, abs=400 / 32 / 2)  # the drawn peak
+    assert widget.table.rowCount() >= 1 and float(widget.table.item(0, 0).text()) == pytest.approx(hz, abs=1.0)
+
+    widget.region.value = shapes
+    widget.region_button.native.click()
+    assert widget.inspection.where == "region of 1024 px"
+    assert float(widget.inspection.peaks["frequency"][0]) == pytest.approx(hz, abs=1.0)
+
+    n_layers = len(viewer.layers)
+    widget.shape_button.click()
+    magnitude, phase, vectors = viewer.layers[n_layers:]
+    assert magnitude.data.shape == (64, 64) and tuple(magnitude.scale) == pytest.approx(tuple(image.scale[1:]))
+    assert np.median(magnitude.data[16:48, 16:48]) == pytest.approx(amplitude, rel=0.1)
+    assert np.ptp(phase.data[16:48, 16:48]) < 10.0  # a rigid mode: in phase everywhere
+    assert type(vectors).__name__ == "Vectors" and vectors.data.shape[1:] == (2, 2)
