@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--output", default="vibmag-demo", help="folder for the demo's outputs (default: %(default)s)")
     demo.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier demo run")
     demo.add_argument("--method", default="flowmag", choices=("flowmag", "lagrangian", "linear", "phase"), help="default: %(default)s")
-    demo.add_argument("--alpha", type=float, default=None, help="magnification of the dominant band (default: 30)")
+    demo.add_argument("--alpha", type=float, default=None, help="magnification of the dominant band (default: 20)")
     demo.set_defaults(run=_run_demo)
     return parser
 

@@ -25,8 +25,8 @@ __all__ = ["run_demo", "DEMO_SAMPLE", "DEMO_ALPHA"]
 
 #: The shipped recording the demo runs on (see :mod:`vibmag.sample_data`).
 DEMO_SAMPLE = "showcase_beams"
-#: Magnification of the dominant band: its ~0.05 px become ~1.5 px.
-DEMO_ALPHA = 30.0
+#: Magnification of the dominant band: its ~0.05 px become ~1 px.
+DEMO_ALPHA = 20.0
 _OUTPUTS = ("recording.txt", "spectrum.png", "magnified.mp4")
 
 
