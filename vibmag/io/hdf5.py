@@ -77,9 +77,22 @@ def save(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike, *, group: str 
 
     Examples
     --------
+    >>> import pathlib, tempfile
     >>> import numpy as np, vibmag
-    >>> ds = vibmag.open_recording(np.zeros((4, 8, 8)), frame_rate="1 kHz")
-    >>> vibmag.save(ds, tmp_path / "run.h5", group="clip1")  # doctest: +SKIP
+    >>> ds = vibmag.open_recording(np.zeros((4, 8, 8)), frame_rate="1 kHz", pixel_size="0.05 mm")
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.h5"
+    >>> vibmag.save(ds, path, group="clip1").name
+    'run.h5'
+    >>> disp = vibmag.estimate_displacement(ds)
+    >>> vibmag.save(disp, path, group="clip1/displacement").name    # a second result in the same file
+    'run.h5'
+    >>> back = vibmag.load(path, "clip1/displacement")
+    >>> back.dims, back.attrs["units"], back.attrs["pixel_size"]
+    (('time', 'component', 'y', 'x'), 'px', '0.05 mm')
+    >>> vibmag.save(ds, path, group="clip1")
+    Traceback (most recent call last):
+    ...
+    vibmag.errors.OverwriteError: ...: group 'clip1' exists; pass overwrite=True to replace it
     """
     path = Path(path)
     _refuse_source(obj, path)
@@ -215,6 +228,16 @@ def load(path: str | os.PathLike, group: str | None = None, *, chunks: Mapping |
     -------
     xarray.Dataset or xarray.DataArray
         Whichever was saved, with its attrs decoded.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np, vibmag
+    >>> ds = vibmag.open_recording(np.ones((2, 4, 4)), frame_rate="2 kHz")
+    >>> path = vibmag.save(ds, pathlib.Path(tempfile.mkdtemp()) / "a.h5")
+    >>> back = vibmag.load(path)
+    >>> back.attrs["frame_rate"], back["time"].attrs["units"], bool((back["frames"] == ds["frames"]).all())
+    ('2000 Hz', 's', True)
     """
     path = _existing(path)
     if not is_vibmag_file(path):

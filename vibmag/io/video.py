@@ -377,6 +377,21 @@ def write_video(
     whole hundredths of a second, so the GIF rate is ``100 / round(100 / fps)``
     and at most 50 fps; Pillow merges identical consecutive GIF frames into
     one longer frame.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import vibmag
+    >>> from vibmag import sample_data
+    >>> ds = vibmag.open_recording(sample_data.path("showcase_beams")).isel(time=slice(0, 10))
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> vibmag.write_video(ds, folder / "beams.mp4", fps=15).name
+    'beams.mp4'
+    >>> brighter = ds.assign(frames=(ds["frames"] * 1.5).clip(0, 1))
+    >>> path = vibmag.write_video(ds, folder / "compare.gif", side_by_side=brighter,
+    ...                           labels=("original", "brighter"), timestamp=True, stack="vertical")
+    >>> path.stat().st_size > 0
+    True
     """
     path = Path(path)
     suffix = path.suffix.lower()

@@ -62,7 +62,8 @@ def adapt(
         steps: optimiser steps (at most).
         time_limit: seconds (at most); None for no limit.
         lr: Adam learning rate (the paper's 1e-4).
-        batch_size, crop: pairs per step and their crop size (px; smaller frames are used whole).
+        batch_size: pairs per step.
+        crop: side of the square crops, px (smaller frames are used whole).
         alpha_range: alpha is drawn log-uniform in this range.
         reference: index of the reference frame I0.
         estimator: frozen flow callable (default vibmag.flow's).
@@ -72,6 +73,15 @@ def adapt(
 
     Returns:
         The adapted copy, in eval mode, with ``metadata["adapted_steps"]``.
+
+    Examples:
+        >>> import vibmag
+        >>> from vibmag.synthetic import object_scene
+        >>> ds = object_scene((32, 32), n_frames=3, seed=1)
+        >>> model = vibmag.load_model()
+        >>> adapted = vibmag.adapt(model, ds, steps=1, batch_size=1)
+        >>> adapted.metadata["adapted_steps"], adapted is model
+        (1, False)
     """
     from .infer import resolve_flow
 

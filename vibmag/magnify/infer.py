@@ -70,6 +70,15 @@ def load_model(path=None, *, device="cpu") -> Magnifier:
     ModelFileError
         If the file is corrupt, is not a vibmag magnifier weights file, or its
         tensors do not fit the architecture it names.
+
+    Examples
+    --------
+    >>> import vibmag
+    >>> model = vibmag.load_model()
+    >>> model.variant, model.training
+    ('flow', False)
+    >>> sorted(model.metadata)[:2]
+    ['command', 'n_params']
     """
     path = Path(path) if path is not None else default_weights_path()
     if not path.exists():
@@ -212,7 +221,8 @@ def magnify_pair(
         alpha: a number, (N,), (H, W) or (N, 1, H, W) per-pixel map.
         estimator: flow callable for the ``"flow"`` variant and for repeated
             application (default :func:`resolve_flow`).
-        flow, confidence: F(I0, It) if already computed (first application only).
+        flow: F(I0, It) (N, 2, H, W) px if already computed (first application only).
+        confidence: its confidence (N, 1, H, W) in [0, 1] (default 1).
 
     Alpha above ``model.max_alpha`` is reached by ``k`` applications of
     ``alpha ** (1 / k)``, each against I0. The flow input of each later

@@ -152,7 +152,8 @@ class FlowMagLoss:
     Args:
         estimator: any callable ``(ref, moving) -> flow`` (N, 2, H, W), x first,
             differentiable w.r.t. ``moving``; frozen here (:func:`freeze`).
-        mag_weight, color_weight: 1.0 and 10.0 as in the paper.
+        mag_weight: weight of L_mag, 1.0 as in the paper.
+        color_weight: weight of L_color, 10.0 as in the paper.
         confidence_mask: weight both terms per pixel by the confidence of
             F(I0, It) (an option; off by default, the paper has none).
     """
