@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import h5py
 import numpy as np
 import pytest
@@ -82,10 +84,22 @@ def references(plate_folder):
     return out
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster():
-    """A LocalCluster of 2 single-threaded worker processes; yields its scheduler address."""
+    """A LocalCluster of 2 single-threaded worker processes for one test module; yields its scheduler address."""
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
         yield local.scheduler_address
+
+
+@pytest.fixture
+def root_logging():
+    """vibmag.cli.main() points the root logger at the test's captured stderr; undo that afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)

@@ -209,6 +209,18 @@ def _logging_to(path: Path):
 
 
 @contextlib.contextmanager
+def _quiet(name: str, level: int):
+    """Raise the level of logger ``name`` to at least ``level`` for a while."""
+    target = logging.getLogger(name)
+    saved = target.level
+    target.setLevel(max(level, target.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        target.setLevel(saved)
+
+
+@contextlib.contextmanager
 def _connect(scheduler: str | None, n_workers: int | None):
     """A Dask client of the scheduler at ``scheduler``, or of a new LocalCluster."""
     try:
@@ -216,6 +228,12 @@ def _connect(scheduler: str | None, n_workers: int | None):
     except ImportError:
         raise BatchError("vibmag batch runs on dask.distributed: pip install 'vibmag[dask]'") from None
 
+    verbose = logging.getLogger().isEnabledFor(logging.INFO)
+    with _quiet("distributed", logging.INFO if verbose else logging.WARNING):  # its INFO lines would drown the progress
+        yield from _clients(scheduler, n_workers, Client, LocalCluster)
+
+
+def _clients(scheduler, n_workers, Client, LocalCluster):
     if scheduler is not None:
         if n_workers is not None:
             raise BatchError("give either a scheduler address (a running cluster) or a number of workers (a local one), not both")
@@ -228,10 +246,15 @@ def _connect(scheduler: str | None, n_workers: int | None):
             yield client
         return
     n_workers = n_workers or os.cpu_count() or 1
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+    try:
         logger.info("started a LocalCluster of %d worker processes (%s)", n_workers, cluster.dashboard_link if _has_bokeh() else "no dashboard: install bokeh")
         with Client(cluster, set_as_default=False) as client:
             yield client
+    finally:
+        # workers still finalising their interpreter after 4 s are killed by their nanny: expected, all results are in
+        with _quiet("distributed.nanny", logging.ERROR):
+            cluster.close()
 
 
 def _has_bokeh() -> bool:

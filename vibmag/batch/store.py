@@ -193,7 +193,7 @@ def _append_part(part: Path, target: Path) -> None:
 
 
 def read_results_table(path) -> list[dict]:
-    """One row per recording group of a results file: its name, status, error and provenance attrs.
+    """One row per recording group of a results file, by name: its status, error and provenance attrs.
 
     Reads with plain h5py (decoding vibmag's ``json:`` attributes), so it is
     cheap even for large results files.
@@ -202,7 +202,8 @@ def read_results_table(path) -> list[dict]:
 
     rows = []
     with h5py.File(path, "r") as f:
-        for name, group in f.items():
+        for name in sorted(f):
+            group = f[name]
             if not isinstance(group, h5py.Group) or "status" not in group.attrs:
                 continue
             row = {"recording": name}

@@ -1,0 +1,125 @@
+"""Batch throughput on Dask: recordings per minute with 1 and 2 workers, and each worker's memory.
+
+Usage: python benchmarks/batch.py [--recordings 8] [--frames 500] [--size 256] [--workers 1 2]
+
+Writes ``--recordings`` synthetic plates (each with its own mode frequency) of
+``--frames`` frames at ``--size`` x ``--size`` px as foreign HDF5 files
+(12-bit ``/cam0/frames``, rate in an attribute), then, for each worker count,
+starts a LocalCluster of single-threaded worker processes, imports vibmag in
+the workers (so startup is not counted; it is reported apart), and times
+``vibmag.batch.run`` over all files into a fresh results file: the
+displacement summary, the whole-frame spectrum, 5 peaks and the operating
+deflection shape at each. Peak RSS is each worker process's maximum resident
+memory over the run (``getrusage``), Python, torch and dask included.
+Writes the table into docs/benchmarks.md (section "Batch processing").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from report import machine_line, markdown_table, update_section
+
+from vibmag import batch
+from vibmag.synthetic import Mode, vibrating_plate
+
+SETTINGS = {"input": {"dataset": "/cam0/frames"}, "analysis": {"n_peaks": 5, "deflection_shapes": True}}
+
+
+def write_recordings(folder: Path, count: int, frames: int, size: int) -> list[Path]:
+    """``count`` plates, mode frequencies spread over 20-180 Hz at 1 kHz, as 12-bit foreign HDF5 files."""
+    paths = []
+    for index in range(count):
+        hz = 20.0 + 160.0 * index / max(count - 1, 1)
+        ds = vibrating_plate((size, size), n_frames=frames, frame_rate="1 kHz", supersample=1, seed=index, noise=1 / 4095,
+                             modes=[Mode(f"{hz:.6g} Hz", 0.3, shape="bending", direction=90)])
+        path = folder / f"plate{index:02d}.h5"
+        with h5py.File(path, "w") as f:
+            counts = np.round(np.clip(ds["frames"].values, 0, 1) * 4095).astype(np.uint16)
+            data = f.create_dataset("cam0/frames", data=counts, chunks=(16, size, size))
+            data.attrs["frame_rate"] = 1000.0
+            data.attrs["bit_depth"] = 12
+        paths.append(path)
+    return paths
+
+
+def _warm() -> int:
+    import vibmag.batch.tasks  # noqa: F401
+    import vibmag.flow  # noqa: F401
+
+    return os.getpid()
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def measure(files: list[Path], workers: int, folder: Path) -> dict:
+    """One batch run over ``files`` on a fresh LocalCluster of ``workers`` processes."""
+    from distributed import Client, LocalCluster
+
+    start = time.perf_counter()
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        client.run(_warm)
+        started = time.perf_counter() - start
+        out = folder / f"results_{workers}w.h5"
+        begin = time.perf_counter()
+        report = batch.run(files, out, settings=SETTINGS, scheduler=cluster.scheduler_address, progress=False)
+        seconds = time.perf_counter() - begin
+        rss = sorted(client.run(_peak_rss_mib).values())
+    if not report.ok:
+        raise RuntimeError(f"the batch failed:\n{report.table()}")
+    computes = [o.seconds for o in report.outcomes]
+    return dict(workers=workers, seconds=seconds, per_minute=60.0 * len(files) / seconds, compute=float(np.mean(computes)),
+                rss=rss, startup=started, load=os.getloadavg()[0])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recordings", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=500)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--no-doc", action="store_true", help="print the table only")
+    args = parser.parse_args(argv)
+
+    folder = Path(tempfile.mkdtemp(prefix="vibmag-batch-bench-"))
+    try:
+        start = time.perf_counter()
+        files = write_recordings(folder, args.recordings, args.frames, args.size)
+        print(f"wrote {len(files)} recordings in {time.perf_counter() - start:.1f} s", flush=True)
+        rows = []
+        for workers in args.workers:
+            result = measure(files, workers, folder)
+            print(result, flush=True)
+            rows.append([result["workers"], result["seconds"], result["per_minute"], result["compute"],
+                         " / ".join(f"{m:.0f}" for m in result["rss"]), result["startup"], result["load"]])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    table = markdown_table(["workers", "wall time (s)", "recordings / min", "compute per recording (s)",
+                            "peak RSS per worker (MiB)", "cluster start (s)", "load average (1 min) after"], rows)
+    body = f"""Command: `python benchmarks/batch.py --recordings {args.recordings} --frames {args.frames} --size {args.size} --workers {' '.join(map(str, args.workers))}`. Machine: {machine_line()}, {os.cpu_count()} CPU cores; each worker is one process with one thread (one torch thread).
+
+{args.recordings} synthetic plates of {args.frames} frames at {args.size} x {args.size} px (12-bit HDF5, {args.frames * args.size * args.size * 2 / 2**20:.0f} MiB each), one vibration mode each. Per recording: displacement (Lucas-Kanade, the default), RMS and peak-to-peak maps, whole-frame spectrum, 5 peaks, and the operating deflection shape at each peak, stored in one results file. Wall time is `vibmag.batch.run` on a LocalCluster already started, its workers having imported vibmag (cluster start, shown apart, is paid once per batch); compute per recording is the sum of its tasks' times. The load average shows how busy the machine was (other jobs share its cores).
+
+{table}
+
+To run the same batch on several machines, start a scheduler and workers there and pass `--scheduler`; see [docs/batch.md](batch.md#on-a-multi-machine-dask-cluster).
+"""
+    print(body)
+    if not args.no_doc:
+        print(f"updated {update_section('Batch processing', body)}")
+
+
+if __name__ == "__main__":
+    main()
