@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # torch, so pip never pulls the multi-GB CUDA packages. Override for a GPU build:
 #   make TORCH_SPEC="torch" setup
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,docs,dask,bench,train
+EXTRAS ?= dev,docs,dask,bench,train,napari
 
 .PHONY: setup demo test test-slow docs bench clean
 

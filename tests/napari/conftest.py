@@ -1,18 +1,53 @@
 """Fixtures of the napari plugin tests; the whole folder is skipped where napari or Qt is not installed.
 
-The viewer tests need a display: pytest-xvfb (dev extra) starts an Xvfb
-server for the session, so they run with or without an existing DISPLAY.
+The viewer tests need an X display for napari's OpenGL canvas: :func:`display`
+starts a private Xvfb server (Mesa renders) before the QApplication is made,
+whether or not a DISPLAY exists, and stops it at the end of the session. It
+is started here, only for these tests, rather than for every test (as
+pytest-xvfb does): with a DISPLAY set, matplotlib's pyplot elsewhere in the
+suite would pick its Qt backend.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
+import time
 
 import numpy as np
 import pytest
 
 if not all(importlib.util.find_spec(name) for name in ("napari", "qtpy", "pytestqt")):
     collect_ignore_glob = ["test_*.py"]
+
+#: Seconds to wait after the X server answers: on the CI machines an X connection made right after
+#: another one closed (xdpyinfo's check) is sometimes dropped, which Qt treats as fatal.
+_X_SETTLE_S = 0.5
+
+
+@pytest.fixture(scope="session")
+def display():
+    """The X display the viewer tests use: a private Xvfb server for the session (else $DISPLAY)."""
+    if shutil.which("Xvfb") is None or importlib.util.find_spec("pyvirtualdisplay") is None:
+        if os.environ.get("DISPLAY"):
+            yield os.environ["DISPLAY"]
+            return
+        message = ("no X display for the napari viewer tests: install Xvfb (Debian: xvfb x11-utils) and "
+                   "PyVirtualDisplay (dev extra)")
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    from pyvirtualdisplay import Display
+
+    with Display(backend="xvfb", size=(1280, 1024), color_depth=24) as server:
+        time.sleep(_X_SETTLE_S)
+        yield f":{server.display}"
+
+
+@pytest.fixture(scope="session")
+def qapp_args(display, pytestconfig):
+    """pytest-qt's QApplication arguments; depending on :func:`display` makes the display come first."""
+    return [pytestconfig.getini("qt_qapp_name")]
+
 
 #: The clip every widget test magnifies and inspects: one rigid mode along y.
 CLIP_HZ = 50.0

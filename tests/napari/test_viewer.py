@@ -107,6 +107,8 @@ def test_magnify_widget_cancels(viewer, qtbot, clip_in_viewer):
     image, _ = clip_in_viewer
     _, widget = viewer.window.add_plugin_dock_widget("vibmag", "Magnify")
     widget.image.value, widget.method.value, widget.use_band.value = image, "lagrangian", False
+    viewer.add_labels(np.zeros((64, 64), np.int32), name="painted")  # choices follow the layer list
+    assert "painted" in [layer.name for layer in widget.region.choices if layer is not None]
     n_layers = len(viewer.layers)
     widget.run_button.native.click()
     widget.task.cancel_button.click()

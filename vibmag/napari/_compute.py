@@ -155,7 +155,7 @@ def deflection_layers(disp: xr.DataArray, frequency: float, *, units: str = "px"
         ``reference`` (y, x) when given), NaN where the magnitude is below
         ``min_magnitude`` of its maximum; ``vectors`` (n, 2, 2) napari vectors
         ``[[y, x], [dy, dx]]`` in px (whatever ``units``) on a grid every
-        ``step`` px (default: about 400 arrows): the motion at the instant the largest pixel peaks; ``component`` (the stronger one),
+        ``step`` px (default: about 400 arrows): the motion at the instant the largest pixel peaks; ``step``; ``component`` (the stronger one),
         ``frequency`` and ``units``.
     """
     shape_px = vibmag.deflection_shape(disp, f"{float(frequency)!r} Hz")
@@ -168,15 +168,15 @@ def deflection_layers(disp: xr.DataArray, frequency: float, *, units: str = "px"
     return {
         "magnitude": magnitude.values,
         "phase": phase,
-        "vectors": _vectors(shape_px, step),
+        **_vectors(shape_px, step),
         "component": strongest,
         "frequency": float(frequency),
         "units": shape.attrs.get("units", units),
     }
 
 
-def _vectors(shape: xr.DataArray, step: int | None) -> np.ndarray:
-    """Napari vectors (px) of the deflection at the phase where the largest pixel peaks."""
+def _vectors(shape: xr.DataArray, step: int | None) -> dict:
+    """``vectors``: napari vectors (px) of the deflection at the phase where the largest pixel peaks; ``step``."""
     c = shape.values  # (component, y, x): x then y
     magnitude = np.sqrt((np.abs(c) ** 2).sum(axis=0))
     height, width = magnitude.shape
@@ -187,7 +187,7 @@ def _vectors(shape: xr.DataArray, step: int | None) -> np.ndarray:
     ys, xs = np.meshgrid(np.arange(step // 2, height, step), np.arange(step // 2, width, step), indexing="ij")
     positions = np.stack([ys.ravel(), xs.ravel()], axis=1).astype(float)
     directions = np.stack([motion[1][ys, xs].ravel(), motion[0][ys, xs].ravel()], axis=1)
-    return np.stack([positions, directions], axis=1)
+    return {"vectors": np.stack([positions, directions], axis=1), "step": step}
 
 
 def magnify_recording(ds: xr.Dataset, alpha: float, *, band=None, region=None, method: str = "flowmag",

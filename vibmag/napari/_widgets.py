@@ -22,8 +22,8 @@ from matplotlib.figure import Figure
 from napari.experimental import link_layers
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QObject, Signal
-from qtpy.QtWidgets import (QAbstractItemView, QHBoxLayout, QLabel, QProgressBar, QPushButton, QTableWidget,
-                            QTableWidgetItem, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
+                            QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from vibmag.errors import CancelledError
 from vibmag.pipeline import METHODS
@@ -255,7 +255,8 @@ class InspectWidget(_LayerForm):
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(320)
         self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["frequency [Hz]", "amplitude x", "amplitude y", "Q"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -342,7 +343,7 @@ class InspectWidget(_LayerForm):
         self.figure.clear()
         top, bottom = self.figure.subplots(2, 1)
         plot_waveform(inspection.waveform, ax=top)
-        top.set_title(f"displacement, {inspection.where}", fontsize="medium")
+        top.set_title(inspection.where, fontsize="medium")
         plot_spectrum(inspection.spectrum, ax=bottom, peaks=inspection.peaks)
         bottom.set_title("amplitude spectrum", fontsize="medium")
         self.canvas.draw_idle()
@@ -351,7 +352,7 @@ class InspectWidget(_LayerForm):
 
     def _fill_table(self, peaks) -> None:
         units = peaks["amplitude"].attrs.get("units", "px")
-        self.table.setHorizontalHeaderLabels(["frequency [Hz]", f"amplitude x [{units}]", f"amplitude y [{units}]", "Q"])
+        self.table.setHorizontalHeaderLabels(["f [Hz]", f"x [{units}]", f"y [{units}]", "Q"])
         self.table.setRowCount(peaks.sizes["peak"])
         amplitude = peaks["amplitude"].transpose("peak", "component")
         for row in range(peaks.sizes["peak"]):
@@ -374,13 +375,14 @@ class InspectWidget(_LayerForm):
         phase = self.viewer.add_image(shape["phase"], name=f"deflection {label} phase of {shape['component']} [deg]",
                                       colormap="twilight", contrast_limits=(-180.0, 180.0), visible=False, **spatial,
                                       metadata={"frequency_hz": shape["frequency"], "units": "deg"})
-        vectors = shape["vectors"]
-        longest = float(np.max(np.hypot(vectors[:, 1, 0], vectors[:, 1, 1]), initial=0.0))
-        spacing = float(np.min(np.diff(np.unique(vectors[:, 0, 1])), initial=1.0)) if len(vectors) > 1 else 1.0
-        arrows = self.viewer.add_vectors(vectors, name=f"deflection {label} motion", edge_color="orange",
-                                         edge_width=0.3 * spacing, length=0.9 * spacing / longest if longest else 1.0,
-                                         vector_style="arrow", **spatial,
-                                         metadata={"frequency_hz": shape["frequency"], "units": "px"})
+        vectors, step = shape["vectors"], shape["step"]
+        # Drawn long enough to see: most arrows at most 0.9 grid steps (their length is in the metadata).
+        typical = float(np.percentile(np.hypot(vectors[:, 1, 0], vectors[:, 1, 1]), 95)) if len(vectors) else 0.0
+        length = 0.9 * step / typical if typical > 0 else 1.0
+        arrows = self.viewer.add_vectors(vectors, name=f"deflection {label} motion x{length:.3g}", edge_color="orange",
+                                         edge_width=0.25 * step, length=length, vector_style="arrow", **spatial,
+                                         metadata={"frequency_hz": shape["frequency"], "units": "px",
+                                                   "drawn_length_factor": length})
         return [magnitude, phase, arrows]
 
     def _on_mouse(self, viewer, event):
