@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
+import mkdocstrings_handlers.python  # noqa: F401  (the docs extra installs mkdocs and mkdocstrings[python])
+
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
 def test_docs_build_strict(tmp_path):
-    pytest.importorskip("mkdocstrings_handlers.python", reason="the docs extra installs mkdocs and mkdocstrings[python]")
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-6000:]

@@ -17,10 +17,9 @@ import json
 import time
 from pathlib import Path
 
+import nbclient  # the dev extra installs nbclient, nbformat and ipykernel
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat", reason="the dev extra installs nbformat")
-nbclient = pytest.importorskip("nbclient", reason="the dev extra installs nbclient")
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 #: Seconds one notebook may take (they take well under a minute each on 2 cores).
