@@ -196,6 +196,8 @@ class MagnifyWidget(_LayerForm):
         self.result = None  # the last result layer
 
         self.use_band.changed.connect(self._band_enabled)
+        self.image.changed.connect(self._forget_suggestions)
+        self.region.changed.connect(self._forget_suggestions)
         self.suggestions.changed.connect(self._apply_suggestion)
         self.method.changed.connect(lambda method: setattr(self.adapt_steps, "enabled", method == "flowmag"))
         self.suggest_button.changed.connect(lambda: self._guarded(self.suggest))
@@ -227,6 +229,12 @@ class MagnifyWidget(_LayerForm):
         self.suggestions.reset_choices()
         if not suggestions:
             self.task.say("no spectral peak found in the region", error=True)
+
+    def _forget_suggestions(self, *_) -> None:
+        """Peaks found for another recording or region no longer apply."""
+        if self._suggestions:
+            self._suggestions = []
+            self.suggestions.reset_choices()
 
     def _suggestion_choices(self, _widget=None):
         return [(s.label, s) for s in self._suggestions]
