@@ -10,7 +10,9 @@ the workers (so startup is not counted; it is reported apart), and times
 ``vibmag.batch.run`` over all files into a fresh results file: the
 displacement summary, the whole-frame spectrum, 5 peaks and the operating
 deflection shape at each. Peak RSS is each worker process's maximum resident
-memory over the run (``getrusage``), Python, torch and dask included.
+memory over the run (``getrusage``), Python, torch and dask included. CPU
+time (workers and client) per recording, and the CPU the machine's other
+processes took meanwhile, say how far the machine was shared.
 Writes the table into docs/benchmarks.md (section "Batch processing").
 """
 
@@ -63,6 +65,17 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _busy_seconds() -> float:
+    """CPU seconds all processes of the machine have used since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(files: list[Path], workers: int, folder: Path) -> dict:
     """One batch run over ``files`` on a fresh LocalCluster of ``workers`` processes."""
     from distributed import Client, LocalCluster
@@ -73,15 +86,18 @@ def measure(files: list[Path], workers: int, folder: Path) -> dict:
         client.run(_warm)
         started = time.perf_counter() - start
         out = folder / f"results_{workers}w.h5"
+        cpu = sum(client.run(_cpu_seconds).values()) + _cpu_seconds()
+        busy = _busy_seconds()
         begin = time.perf_counter()
         report = batch.run(files, out, settings=SETTINGS, scheduler=cluster.scheduler_address, progress=False)
         seconds = time.perf_counter() - begin
+        busy = _busy_seconds() - busy
+        cpu = sum(client.run(_cpu_seconds).values()) + _cpu_seconds() - cpu
         rss = sorted(client.run(_peak_rss_mib).values())
     if not report.ok:
         raise RuntimeError(f"the batch failed:\n{report.table()}")
-    computes = [o.seconds for o in report.outcomes]
-    return dict(workers=workers, seconds=seconds, per_minute=60.0 * len(files) / seconds, compute=float(np.mean(computes)),
-                rss=rss, startup=started, load=os.getloadavg()[0])
+    return dict(workers=workers, seconds=seconds, per_minute=60.0 * len(files) / seconds, cpu=cpu / len(files),
+                rss=rss, startup=started, others=max(busy - cpu, 0.0) / seconds)
 
 
 def main(argv=None) -> None:
@@ -102,15 +118,15 @@ def main(argv=None) -> None:
         for workers in args.workers:
             result = measure(files, workers, folder)
             print(result, flush=True)
-            rows.append([result["workers"], result["seconds"], result["per_minute"], result["compute"],
-                         " / ".join(f"{m:.0f}" for m in result["rss"]), result["startup"], result["load"]])
+            rows.append([result["workers"], result["seconds"], result["per_minute"], result["cpu"],
+                         " / ".join(f"{m:.0f}" for m in result["rss"]), result["startup"], result["others"]])
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    table = markdown_table(["workers", "wall time (s)", "recordings / min", "compute per recording (s)",
-                            "peak RSS per worker (MiB)", "cluster start (s)", "load average (1 min) after"], rows)
+    table = markdown_table(["workers", "wall time (s)", "recordings / min", "CPU per recording (s)",
+                            "peak RSS per worker (MiB)", "cluster start (s)", "other processes' CPU (cores)"], rows)
     body = f"""Command: `python benchmarks/batch.py --recordings {args.recordings} --frames {args.frames} --size {args.size} --workers {' '.join(map(str, args.workers))}`. Machine: {machine_line()}, {os.cpu_count()} CPU cores; each worker is one process with one thread (one torch thread).
 
-{args.recordings} synthetic plates of {args.frames} frames at {args.size} x {args.size} px (12-bit HDF5, {args.frames * args.size * args.size * 2 / 2**20:.0f} MiB each), one vibration mode each. Per recording: displacement (Lucas-Kanade, the default), RMS and peak-to-peak maps, whole-frame spectrum, 5 peaks, and the operating deflection shape at each peak, stored in one results file. Wall time is `vibmag.batch.run` on a LocalCluster already started, its workers having imported vibmag (cluster start, shown apart, is paid once per batch); compute per recording is the sum of its tasks' times. The load average shows how busy the machine was (other jobs share its cores).
+{args.recordings} synthetic plates of {args.frames} frames at {args.size} x {args.size} px (12-bit HDF5, {args.frames * args.size * args.size * 2 / 2**20:.0f} MiB each), one vibration mode each. Per recording: displacement (Lucas-Kanade, the default), RMS and peak-to-peak maps, whole-frame spectrum, 5 peaks, and the operating deflection shape at each peak, stored in one results file. Wall time is `vibmag.batch.run` on a LocalCluster already started, its workers having imported vibmag (cluster start, shown apart, is paid once per batch). CPU per recording is the CPU time of the workers and the client over the run, per recording. The last column is the CPU the machine's other processes used meanwhile (from `/proc/stat`, in cores): this machine is shared, and with {os.cpu_count()} cores a second worker only helps as far as a core is free.
 
 {table}
 

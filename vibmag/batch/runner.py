@@ -310,7 +310,7 @@ class _Batch:
 
     def _inspected(self, future, order: int, path: Path, base: str, pending) -> None:
         if future.status != "finished":
-            self._failed((order, 0), base, str(path), None, future.exception(), future.traceback())
+            self._failed((order, 0), base, str(path), None, *_error_of(future))
             return
         found = future.result()
         self.display.expect(len(found) - 1)
@@ -379,14 +379,14 @@ class _Batch:
         if submitted is None:
             return  # a task of a recording already finished (failed early)
         self.display.step(name)
-        if future.status == "finished" and future is not submitted.final and future.key != submitted.final.key:
-            return
+        if future.status == "finished" and future.key != submitted.final.key:
+            return  # an intermediate task; a failed one fails its recording at once
         del self.running[name]  # drop the futures: workers free what they held for this recording
         rec = submitted.recording
         if future.status == "finished":
             self._store_result(submitted.order, rec, future.result())
         else:
-            self._failed(submitted.order, rec.name, rec.path, rec.dataset, future.exception(), future.traceback())
+            self._failed(submitted.order, rec.name, rec.path, rec.dataset, *_error_of(future))
         for other in submitted.futures:
             self.owner.pop(other.key, None)
 
@@ -436,6 +436,13 @@ class _Batch:
             logger.info("%s %s: %s", outcome.recording, outcome.status, outcome.message)
         mark = {"complete": "ok     ", "skipped": "skipped", "failed": "FAILED ", "stale": "stale  "}[outcome.status]
         self.display.finished(outcome.recording, f"{mark} {outcome.recording}  {outcome.message}")
+
+
+def _error_of(future) -> tuple:
+    """``(exception or message, traceback)`` of a future that did not finish."""
+    if future.status == "cancelled":
+        return "CancelledError: the task was cancelled (the scheduler restarted or lost this client)", None
+    return future.exception(), future.traceback()
 
 
 def _write_atomically(path: Path, data: bytes) -> Path:

@@ -241,6 +241,7 @@ class MagnifySettings:
     relative_width: float = _setting(0.25, _number(0.0), "half-width of the band relative to the peak frequency")
     region: object = _setting(None, _optional(_region), "where to magnify (default: the whole frame)")
     fps: float | None = _setting(None, _optional(_number(0.0)), "playback rate of the clip (default: min(capture rate, 30))")
+    max_frames: int = _setting(500, _integer(2), "the clip is the first max_frames frames of longer recordings")
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 _SECONDS = "batch_seconds"
+#: A tile's displacement is reduced in blocks of rows of about this many bytes (float32).
+BLOCK_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,8 @@ class TileReduction:
     tile: Tile
     rms: xr.DataArray  # (component, y, x) of the tile
     peak_to_peak: xr.DataArray
-    spectra: dict  # region name -> (spectrum (frequency, component), weight) or None where the region misses the tile
-    waveforms: dict  # region name -> (waveform (time, component), weight) or None
+    spectra: dict  # region name -> [(mean spectrum (frequency, component), weight) per block of rows meeting the region]
+    waveforms: dict  # region name -> [(mean waveform (time, component), weight) per block]
     seconds: float
 
 
@@ -213,7 +215,7 @@ def tile_displacement(job: Job, tile: Tile) -> xr.DataArray:
             crop = ds.isel(y=slice(y0, y1), x=slice(x0, x1))
             disp = estimate_displacement(crop, method=job.settings.analysis.flow_method, progress=False)
             inner_y, inner_x = tile.inner_in_outer()
-            disp = disp.isel(y=inner_y, x=inner_x)
+            disp = disp.isel(y=inner_y, x=inner_x).copy()  # not a view: the margin's memory is freed
     disp.attrs[_SECONDS] = time.perf_counter() - start
     return disp
 
@@ -237,32 +239,52 @@ def _region_weights(job: Job, name: str, region) -> np.ndarray:
         raise RegionError(f"region {name!r}: {exc}") from None
 
 
+def _row_blocks(disp: xr.DataArray) -> list[slice]:
+    """Rows of ``disp`` taken at once: about :data:`BLOCK_BYTES` of float32 displacement each."""
+    row_bytes = disp.sizes["time"] * disp.sizes.get("component", 1) * disp.sizes["x"] * 4
+    rows = max(1, BLOCK_BYTES // max(row_bytes, 1))
+    return [slice(y, min(y + rows, disp.sizes["y"])) for y in range(0, disp.sizes["y"], rows)]
+
+
 def tile_reduce(job: Job, tile: Tile, disp: xr.DataArray) -> TileReduction:
-    """Reduce a tile's displacement to its maps and, per region, its mean spectrum and waveform."""
+    """Reduce a tile's displacement to its maps and, per region, its mean spectrum and waveform.
+
+    The displacement is reduced in blocks of rows (:data:`BLOCK_BYTES`), each
+    contributing its region means with its share of the region's weight, so
+    memory stays a few times one block whatever the tile's size. An untiled
+    recording reduced in one block is computed exactly as
+    :func:`vibmag.survey.survey` computes it.
+    """
     from ..analysis import spectrum, waveform
 
     start = time.perf_counter()
     disp, measured = _without_seconds(disp)
+    regions = job.settings.analysis.region_items()
+    blocks = _row_blocks(disp)
+    exact = job.whole_frame and len(blocks) == 1
+    y0, x0, y1, x1 = tile.inner
+    weights = {} if exact else {name: _region_weights(job, name, region)[y0:y1, x0:x1] for name, region in regions}
+    rms, p2p, spectra, waveforms = [], [], {name: [] for name, _ in regions}, {name: [] for name, _ in regions}
     with _on_worker():
-        units = disp.attrs.get("units", "px")
-        centred = disp - disp.mean("time")
-        rms = np.sqrt((centred**2).mean("time")).assign_attrs(units=units, long_name="RMS displacement")
-        p2p = (disp.max("time") - disp.min("time")).assign_attrs(units=units, long_name="peak-to-peak displacement")
-        spectra, waveforms = {}, {}
-        for name, region in job.settings.analysis.region_items():
-            if job.whole_frame:
-                spectra[name] = (spectrum(disp, region=region), 1.0)
-                waveforms[name] = (waveform(disp, region=region), 1.0)
-                continue
-            (y0, x0, y1, x1) = tile.inner
-            weights = _region_weights(job, name, region)[y0:y1, x0:x1]
-            weight = float(weights.sum())
-            if weight == 0:
-                spectra[name] = waveforms[name] = None
-                continue
-            mask = xr.DataArray(weights, dims=("y", "x"), coords={"y": disp["y"].values, "x": disp["x"].values})
-            spectra[name] = (spectrum(disp, region=mask), weight)
-            waveforms[name] = (waveform(disp, region=mask), weight)
+        for rows in blocks:
+            block = disp.isel(y=rows)
+            centred = block - block.mean("time")
+            rms.append(np.sqrt((centred**2).mean("time")))
+            p2p.append(block.max("time") - block.min("time"))
+            for name, region in regions:
+                if exact:
+                    spectra[name].append((spectrum(block, region=region), 1.0))
+                    waveforms[name].append((waveform(block, region=region), 1.0))
+                    continue
+                share = weights[name][rows]
+                if not share.any():
+                    continue
+                mask = xr.DataArray(share, dims=("y", "x"), coords={"y": block["y"].values, "x": block["x"].values})
+                spectra[name].append((spectrum(block, region=mask), float(share.sum())))
+                waveforms[name].append((waveform(block, region=mask), float(share.sum())))
+    units = disp.attrs.get("units", "px")
+    rms = (rms[0] if len(rms) == 1 else xr.concat(rms, "y")).assign_attrs(units=units, long_name="RMS displacement")
+    p2p = (p2p[0] if len(p2p) == 1 else xr.concat(p2p, "y")).assign_attrs(units=units, long_name="peak-to-peak displacement")
     return TileReduction(tile, rms, p2p, spectra, waveforms, measured + time.perf_counter() - start)
 
 
@@ -291,8 +313,7 @@ def _stitch(job: Job, parts: list[tuple[Tile, xr.DataArray]], fill=np.nan) -> xr
 
 
 def _weighted(parts: list) -> xr.DataArray:
-    """Mean of per-tile means weighted by each tile's share of the region (the one mean when untiled)."""
-    parts = [p for p in parts if p is not None]
+    """Mean of per-block means weighted by each block's share of the region (the one mean when there is one)."""
     if len(parts) == 1:
         return parts[0][0]
     total = sum(w for _, w in parts)
@@ -319,13 +340,13 @@ def combine(job: Job, *reductions: TileReduction) -> xr.Dataset:
     n_peaks = job.settings.analysis.n_peaks
     per_region = []
     for name, region in job.settings.analysis.region_items():
-        spec = _weighted([r.spectra[name] for r in reductions])
+        spec = _weighted([part for r in reductions for part in r.spectra[name]])
         peaks = find_peaks(spec, n=n_peaks)
         peaks = peaks.rename({v: f"peak_{v}" for v in peaks.data_vars})
         peaks = peaks.pad(peak=(0, n_peaks - peaks.sizes["peak"])) if peaks.sizes["peak"] < n_peaks else peaks
         weights = _region_weights(job, name, region).astype(np.float32)
         mask = xr.DataArray(weights, dims=("y", "x"), attrs={"units": "1", "long_name": "region weight"})
-        part = xr.Dataset({"spectrum": spec, "waveform": _weighted([r.waveforms[name] for r in reductions]), "region_mask": mask})
+        part = xr.Dataset({"spectrum": spec, "waveform": _weighted([part for r in reductions for part in r.waveforms[name]]), "region_mask": mask})
         per_region.append(part.merge(peaks))
     regions = [name for name, _ in job.settings.analysis.region_items()]
     summary = xr.concat(per_region, dim="region", combine_attrs="override", coords="minimal", compat="override")
@@ -362,34 +383,38 @@ def region_summary(result: xr.Dataset, region: str | None = None) -> xr.Dataset:
 
 
 def tile_shapes(job: Job, tile: Tile, disp: xr.DataArray, summary: xr.Dataset) -> TileShapes:
-    """Deflection shapes of the tile at every peak of every region (NaN where a region has no such peak)."""
+    """Deflection shapes of the tile at every peak of every region (NaN where a region has no such peak).
+
+    Computed in blocks of rows (per pixel, so the blocks change nothing but memory).
+    """
     from ..analysis import deflection_shape
     from ..units import ureg
 
     start = time.perf_counter()
     disp, _ = _without_seconds(disp)
     freqs = summary["peak_frequency"].transpose("region", "peak").values
-    cache: dict = {}
-    first = None
+    found = np.isfinite(freqs)
+    dims = ("component", "y", "x")
+    values = np.full((*freqs.shape, *(disp.sizes[d] for d in dims)), np.nan + 1j * np.nan, dtype=np.complex128)
     with _on_worker():
-        for f in np.unique(freqs[np.isfinite(freqs)]):
-            cache[float(f)] = first = deflection_shape(disp, ureg.Quantity(float(f), "Hz"))
-    template = first if first is not None else xr.DataArray(
-        np.zeros((2, disp.sizes["y"], disp.sizes["x"]), np.complex128), dims=("component", "y", "x"),
-        coords={d: disp[d] for d in ("component", "y", "x") if d in disp.coords}, attrs={"units": disp.attrs.get("units", "px")})
-    values = np.full((*freqs.shape, *template.shape), np.nan + 1j * np.nan, dtype=np.complex128)
-    for index in np.ndindex(freqs.shape):
-        if np.isfinite(freqs[index]):
-            values[index] = cache[float(freqs[index])].transpose(*template.dims).values
-    shapes = xr.DataArray(values, dims=("region", "peak", *template.dims), coords=template.coords,
+        for rows in _row_blocks(disp):
+            block = disp.isel(y=rows)
+            for f in np.unique(freqs[found]):
+                shape = deflection_shape(block, ureg.Quantity(float(f), "Hz")).transpose(*dims).values
+                values[found & (freqs == f), :, rows, :] = shape
+    shapes = xr.DataArray(values, dims=("region", "peak", *dims), coords={d: disp[d] for d in dims if d in disp.coords},
                           name="deflection_shape",
-                          attrs={"units": template.attrs.get("units", "px"), "long_name": "deflection shape (complex amplitude) at peak_frequency"})
+                          attrs={"units": disp.attrs.get("units", "px"), "long_name": "deflection shape (complex amplitude) at peak_frequency"})
     return TileShapes(tile, shapes, time.perf_counter() - start)
 
 
 def magnified_clip(job: Job, summary: xr.Dataset) -> Clip:
-    """An MP4 of the recording beside it with its dominant band magnified (band from the first region)."""
-    from ..analysis import AnalysisError
+    """An MP4 of the recording (its first ``max_frames``) beside it with its dominant band magnified.
+
+    The band is :func:`vibmag.survey.dominant_band` of the first region. A
+    recording without a peak, or too short for the band, gets no clip, and a note why.
+    """
+    from ..analysis import AnalysisError, BandError
     from ..io.video import write_video
     from ..pipeline import magnify
     from ..survey import dominant_band
@@ -402,13 +427,17 @@ def magnified_clip(job: Job, summary: xr.Dataset) -> Clip:
     except AnalysisError as exc:
         return Clip(None, None, f"no clip: {exc}", time.perf_counter() - start)
     with _on_worker(), _opened(job) as ds:
+        clip = ds.isel(time=slice(0, options.max_frames))
         region = None if options.region in (None, "all") else options.region
-        result = magnify(ds, options.alpha, band=band, method=options.method, region=region)
+        try:
+            result = magnify(clip, options.alpha, band=band, method=options.method, region=region)
+        except BandError as exc:  # e.g. a band too low for the clip's length
+            return Clip(None, band, f"no clip: {exc}", time.perf_counter() - start)
         height, width = job.recording.shape[1:3]
         label = f"{options.method} x{options.alpha:g}, {frequency_hz(band[0]):.4g} - {frequency_hz(band[1]):.4g} Hz"
         with tempfile.TemporaryDirectory(prefix="vibmag-clip-") as folder:
             path = Path(folder) / "clip.mp4"
-            write_video(ds, path, side_by_side=result, labels=("original", label), timestamp=True, fps=options.fps,
+            write_video(clip, path, side_by_side=result, labels=("original", label), timestamp=True, fps=options.fps,
                         stack="vertical" if width >= 2 * height else "horizontal", zoom=2 if max(height, width) <= 128 else 1)
             data = path.read_bytes()
     return Clip(data, band, "", time.perf_counter() - start)
