@@ -237,8 +237,12 @@ def _run_batch(args: argparse.Namespace) -> int:
 
     given = {"dataset": args.dataset, "frame_rate": args.frame_rate, "pixel_size": args.pixel_size, "bit_depth": args.bit_depth}
     settings = load_settings(args.settings, input=given)
-    report = run(args.inputs, args.output, settings=settings, scheduler=args.scheduler, n_workers=args.workers,
-                 overwrite=args.overwrite, progress=False if args.no_progress else None, log_file=args.log)
+    try:
+        report = run(args.inputs, args.output, settings=settings, scheduler=args.scheduler, n_workers=args.workers,
+                     overwrite=args.overwrite, progress=False if args.no_progress else None, log_file=args.log)
+    except KeyboardInterrupt:
+        print("vibmag batch: interrupted; finished recordings are kept: run the same command to resume", file=sys.stderr)
+        return 130
     print(report.table())
     return report.exit_code
 
