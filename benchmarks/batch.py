@@ -10,7 +10,8 @@ the workers (so startup is not counted; it is reported apart), and times
 ``vibmag.batch.run`` over all files into a fresh results file: the
 displacement summary, the whole-frame spectrum, 5 peaks and the operating
 deflection shape at each. Peak RSS is each worker process's maximum resident
-memory over the run (``getrusage``), Python, torch and dask included. CPU
+memory over the run (``VmHWM`` in ``/proc/self/status``), Python, torch and
+dask included. CPU
 time (workers and client) per recording, and the CPU the machine's other
 processes took meanwhile, say how far the machine was shared.
 Writes the table into docs/benchmarks.md (section "Batch processing").
@@ -62,7 +63,12 @@ def _warm() -> int:
 
 
 def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak resident memory: VmHWM (getrusage's ru_maxrss would carry the
+    spawning process's peak across the worker's exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _cpu_seconds() -> float:
