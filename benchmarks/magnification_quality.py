@@ -12,7 +12,7 @@ estimator; its own floor, DIS on the exact render, is listed). Borders of
 ``BORDER`` px, where content leaves the frame, are excluded.
 
 Methods, in the same run: doing nothing (output = input), the linear Eulerian
-magnifier (Wu et al. 2012; vibmag.magnify.classical.linear_magnify), a Lagrangian warp of
+magnifier (Wu et al. 2012; vibmag.magnification.classical.linear_magnify), a Lagrangian warp of
 It by (alpha - 1) times vibmag's flow (cubic B-spline resampling), and the
 shipped magnifier (flow-conditioned) plus the images-only variant when its
 weights are given.
@@ -38,7 +38,7 @@ from report import machine_line, markdown_table, update_section  # noqa: E402
 
 import vibmag  # noqa: E402
 from vibmag.flow import warp as flow_warp  # noqa: E402
-from vibmag.magnify import adapt, load_model, magnify_pair, resolve_flow  # noqa: E402
+from vibmag.magnification import adapt, load_model, magnify_pair, resolve_flow  # noqa: E402
 from vibmag.synthetic import object_scene, render_magnified  # noqa: E402
 
 MOTIONS = (0.05, 0.1, 0.2, 0.5, 1.0)
@@ -53,8 +53,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def linear_eulerian(i0: np.ndarray, it: np.ndarray, alpha: float) -> np.ndarray:
-    """Linear Eulerian magnification (Wu et al. 2012) of the pair: :func:`vibmag.magnify.classical.linear_magnify`."""
-    from vibmag.magnify.classical import linear_magnify
+    """Linear Eulerian magnification (Wu et al. 2012) of the pair: :func:`vibmag.magnification.classical.linear_magnify`."""
+    from vibmag.magnification.classical import linear_magnify
 
     frames = torch.from_numpy(np.stack([i0, it]))
     return np.clip(linear_magnify(frames, alpha)[1].numpy(), 0.0, 1.0).astype(np.float32)
@@ -175,7 +175,7 @@ def run_tta(model, estimator, *, alpha: float = 10.0, time_limit: float = 120.0)
 def run_speed(model, estimator, *, size: int = 512, frames: int = 8, repeats: int = 2) -> dict:
     rng = np.random.default_rng(0)
     video = rng.random((frames, size, size)).astype(np.float32)
-    from vibmag.magnify import magnify_frames
+    from vibmag.magnification import magnify_frames
 
     magnify_frames(model, video[:2], 10.0, estimator=estimator)  # warm-up
     best = np.inf
@@ -241,7 +241,7 @@ def report(rows, names, tta, speed) -> str:
         "mean end-point error (px) between OpenCV DIS flow (medium preset) from I0 to the output and DIS flow from I0 to the "
         "exact render, so DIS's own smoothing of motion edges cancels (`dis floor`: the mean end-point error of DIS on the "
         "exact render against the true magnified displacement, for scale). `lagrangian` warps It by (alpha - 1) F(I0, It) with vibmag's flow; "
-        "`linear` is Wu et al. 2012 (`vibmag.magnify.classical.linear_magnify`, two-frame mode). `flowmag` is the shipped model (flow-conditioned), `flowmag-images` "
+        "`linear` is Wu et al. 2012 (`vibmag.magnification.classical.linear_magnify`, two-frame mode). `flowmag` is the shipped model (flow-conditioned), `flowmag-images` "
         "the images-and-alpha-only variant (the paper's inputs).",
         "",
         "### SSIM (higher is better)",

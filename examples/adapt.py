@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vibmag import magnify  # noqa: I001  (import the function before the vibmag.magnify subpackage loads)
+from vibmag import magnify
 
 import torch
 

@@ -15,7 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
-from vibmag import magnify  # noqa: I001  (import the function before the vibmag.magnify subpackage loads)
+from vibmag import magnify
 
 import numpy as np
 import scipy.ndimage

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vibmag import magnify  # noqa: I001  (import the function before the vibmag.magnify subpackage loads)
+from vibmag import magnify
 
 import vibmag
 from matplotlib.figure import Figure

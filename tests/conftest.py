@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Plots render off screen: the napari tests start an Xvfb display, and pyplot must not follow it to Qt.
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 from vibmag.io.photron import write_photron
 

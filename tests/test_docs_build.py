@@ -24,7 +24,7 @@ def test_docs_build_strict(tmp_path):
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-6000:]
-    for page in ("index.html", "guide/index.html", "method/index.html", "api/magnify/index.html", "changelog/index.html"):
+    for page in ("index.html", "guide/index.html", "method/index.html", "api/magnification/index.html", "changelog/index.html"):
         assert (tmp_path / "site" / page).exists(), page
     api = (tmp_path / "site" / "api" / "magnify" / "index.html").read_text()
     assert 'id="vibmag.pipeline.magnify"' in api

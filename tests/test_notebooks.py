@@ -28,14 +28,12 @@ CELL_TIMEOUT = 600
 STANDIN = '''\
 # Injected by tests/test_notebooks.py: the trained weights are not in the package yet,
 # so load_model() loads an untrained Magnifier (the smoothed Lagrangian warp) instead.
-import pathlib as _pathlib, sys as _sys, tempfile as _tempfile
-import vibmag.magnify.infer as _infer
-from vibmag.magnify.model import Magnifier as _Magnifier
-from vibmag.magnify.train import export_weights as _export_weights
+import pathlib as _pathlib, tempfile as _tempfile
+import vibmag.magnification.infer as _infer
+from vibmag.magnification.model import Magnifier as _Magnifier
+from vibmag.magnification.train import export_weights as _export_weights
 _standin = _export_weights(_Magnifier(), _pathlib.Path(_tempfile.mkdtemp()) / "untrained.pt")
 _infer.default_weights_path = lambda: _standin
-# importing the vibmag.magnify subpackage rebinds the attribute vibmag.magnify to it; undo that
-vars(_sys.modules["vibmag"]).pop("magnify", None)
 '''
 
 
@@ -56,7 +54,7 @@ def test_notebook_is_stored_without_outputs(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path, tmp_path):
-    from vibmag.magnify import default_weights_path
+    from vibmag.magnification import default_weights_path
 
     nb = nbformat.read(path, as_version=4)
     if not default_weights_path().exists():

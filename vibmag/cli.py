@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_recording_options(magnify)
     magnify.set_defaults(run=_run_magnify)
 
-    from .magnify.train import get_args_parser as train_parser
+    from .magnification.train import get_args_parser as train_parser
 
     train = sub.add_parser("train", parents=[train_parser(add_help=False)], help="train the self-supervised magnifier")
     train.set_defaults(run=_run_train)
@@ -226,7 +226,7 @@ def _run_info(args: argparse.Namespace) -> int:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .magnify.train import main as train_main
+    from .magnification.train import main as train_main
 
     own = {k: v for k, v in vars(args).items() if k not in ("command", "verbose", "run")}
     return train_main(argparse.Namespace(**own))

@@ -335,7 +335,7 @@ def _to_numpy(frames: torch.Tensor) -> np.ndarray:
 def _runner(method: str, ds, plan: _Plan, *, model, adapt_steps: int, flow_method):
     """The function running ``method``, and a string identifying what did the work."""
     if method in ("linear", "phase"):
-        from .magnify.classical import LinearEulerian, RieszPhase
+        from .magnification.classical import LinearEulerian, RieszPhase
 
         algorithm = LinearEulerian() if method == "linear" else RieszPhase()
         return (lambda *args: _run_classical(algorithm, *args)), repr(algorithm)
@@ -373,7 +373,7 @@ def _run_classical(algorithm, ds, plan: _Plan, sink: _FrameSink, ticker: _Ticker
 
 def _classical_features(algorithm, ds, plan: _Plan, reference: torch.Tensor, channel: int, ticker: _Ticker, workdir) -> TemporalStore:
     """Pass 1 for one channel: every frame's features on disk, band-passed along time."""
-    from .magnify.classical import band_filter
+    from .magnification.classical import band_filter
 
     n_channels = reference.shape[0]
     n_features = algorithm.features(reference[channel][None], reference[channel]).shape[1]
@@ -403,7 +403,7 @@ def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker
 
     Returns the ``motion_evidence`` map (gate) as an extra variable.
     """
-    from .magnify.classical import band_filter
+    from .magnification.classical import band_filter
 
     reference = _frames(ds, slice(plan.reference, plan.reference + 1))
     ref_luma = _luminance(reference)
@@ -492,7 +492,7 @@ def _lagrangian_step(reference, frames, selected, alpha) -> torch.Tensor:
 
 def _flowmag_model(model, ds, adapt_steps: int):
     """The Magnifier to use: the given or shipped one, test-time adapted if asked."""
-    from .magnify import adapt, load_model
+    from .magnification import adapt, load_model
 
     model = load_model() if model is None else model
     if adapt_steps:
@@ -502,7 +502,7 @@ def _flowmag_model(model, ds, adapt_steps: int):
 
 def _flowmag_step(model):
     """Magnify a chunk with the generator given the selected displacement as its flow input."""
-    from .magnify import magnify_pair
+    from .magnification import magnify_pair
 
     def step(reference, frames, selected, alpha) -> torch.Tensor:
         channels = [magnify_pair(model, reference[:, c : c + 1], frames[:, c : c + 1], alpha.expand(frames.shape[0], -1, -1, -1), flow=selected, confidence=torch.ones_like(selected[:, :1])) for c in range(frames.shape[1])]

@@ -14,7 +14,7 @@ from numbers import Integral
 import numpy as np
 import torch
 import xarray as xr
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the terminal bar: tqdm.auto wants ipywidgets in notebooks
 
 from ..errors import RecordingError
 from ..recording import iter_frame_chunks

@@ -198,8 +198,6 @@ def magnify_recording(ds: xr.Dataset, alpha: float, *, band=None, region=None, m
     Such a file lies in ``<temp>/vibmag-napari/`` and is read lazily by the
     result layer, so it is kept until the operating system clears it.
     """
-    # vibmag.pipeline's magnify, not the attribute vibmag.magnify: once the subpackage
-    # vibmag.magnify is imported, it takes that attribute's place (see docs/napari.md).
     from vibmag.pipeline import MEMORY_RESULT_BYTES, magnify
 
     output = None

@@ -6,8 +6,8 @@ import pytest
 import torch
 from conftest import randomised
 
-from vibmag.magnify import Magnifier, alpha_encoding
-from vibmag.magnify.model import warp
+from vibmag.magnification import Magnifier, alpha_encoding
+from vibmag.magnification.model import warp
 
 
 def _pair(n=2, c=1, h=40, w=56, seed=0):

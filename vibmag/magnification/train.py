@@ -4,7 +4,7 @@ Laid out like torchvision's training references: :func:`get_args_parser`
 apart from :func:`main`, a plain :func:`train_one_epoch` and
 :func:`evaluate`, and checkpoints holding model, optimiser, step and config
 so a run resumes exactly where it stopped (batches are a pure function of
-``(seed, step)``, see :meth:`vibmag.magnify.data.PairPool.batch`).
+``(seed, step)``, see :meth:`vibmag.magnification.data.PairPool.batch`).
 
 Example (the command that produced the shipped weights is in
 docs/model_card.md)::

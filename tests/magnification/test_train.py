@@ -10,9 +10,9 @@ import torch
 
 from conftest import randomised
 
-from vibmag.magnify import FlowMagLoss, Magnifier, load_model
-from vibmag.magnify.data import Augment, PairPool, PoolConfig, build_pool, passes_motion_filter
-from vibmag.magnify.train import export_weights, get_args_parser, load_checkpoint, main, train_step
+from vibmag.magnification import FlowMagLoss, Magnifier, load_model
+from vibmag.magnification.data import Augment, PairPool, PoolConfig, build_pool, passes_motion_filter
+from vibmag.magnification.train import export_weights, get_args_parser, load_checkpoint, main, train_step
 
 
 def _tiny_pool(tmp_path):

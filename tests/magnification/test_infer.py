@@ -9,8 +9,8 @@ from conftest import randomised
 
 import vibmag
 from vibmag.errors import VibmagError
-from vibmag.magnify import Magnifier, ModelFileError, alpha_map, default_weights_path, load_model, magnify_frames, magnify_pair
-from vibmag.magnify.train import export_weights
+from vibmag.magnification import Magnifier, ModelFileError, alpha_map, default_weights_path, load_model, magnify_frames, magnify_pair
+from vibmag.magnification.train import export_weights
 
 
 def test_shipped_weights_load_offline():

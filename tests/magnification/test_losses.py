@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vibmag.magnify import FlowMagLoss, color_loss, magnification_loss
-from vibmag.magnify.losses import flow_and_confidence, freeze, warp_bilinear
+from vibmag.magnification import FlowMagLoss, color_loss, magnification_loss
+from vibmag.magnification.losses import flow_and_confidence, freeze, warp_bilinear
 from vibmag.synthetic import Mode, render_magnified, vibrating_plate
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vibmag.magnify import Magnifier
-from vibmag.magnify.infer import resolve_flow
+from vibmag.magnification import Magnifier
+from vibmag.magnification.infer import resolve_flow
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ identity by construction, per pixel.
 
 The model holds no losses, optimiser, configuration object or flow estimator:
 the frozen estimator's F(I0, It) and confidence are passed to ``forward`` as
-``flow`` and ``confidence`` (:mod:`vibmag.magnify.infer` computes them), so
+``flow`` and ``confidence`` (:mod:`vibmag.magnification.infer` computes them), so
 the state dict holds the generator's weights only.
 """
 
@@ -167,7 +167,7 @@ class Magnifier(nn.Module):
         widths: channel widths of the U-Net levels.
         n_sin: sinusoidal alpha channels (:func:`alpha_encoding`).
         max_alpha: the largest alpha seen in training; inference beyond it
-            applies the model repeatedly (:mod:`vibmag.magnify.infer`).
+            applies the model repeatedly (:mod:`vibmag.magnification.infer`).
         flow_smoothing: sigma (px) of the confidence-weighted Gaussian
             smoothing of the input flow (flow variant; 0 disables).
 
@@ -227,7 +227,7 @@ class Magnifier(nn.Module):
 
         ``flow`` = F(I0, It) (N, 2, H, W) px and ``confidence`` (N, 1, H, W)
         in [0, 1] are required by the ``"flow"`` variant (compute them with
-        :func:`vibmag.magnify.losses.flow_and_confidence`); a missing
+        :func:`vibmag.magnification.losses.flow_and_confidence`); a missing
         confidence counts as 1.
         """
         if it.dim() != 4:

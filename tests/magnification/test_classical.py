@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from vibmag.magnify.classical import band_filter, linear_magnify, phase_magnify
-from vibmag.magnify.pyramid import laplacian_pyramid, max_levels, reconstruct
+from vibmag.magnification.classical import band_filter, linear_magnify, phase_magnify
+from vibmag.magnification.pyramid import laplacian_pyramid, max_levels, reconstruct
 from vibmag.synthetic import Mode, render_magnified, vibrating_plate
 
 INTERIOR = (slice(12, -12), slice(12, -12))

@@ -9,7 +9,7 @@ import torch
 from conftest import randomised
 
 import vibmag
-from vibmag.magnify import adapt
+from vibmag.magnification import adapt
 
 
 @pytest.fixture(scope="module")
