@@ -229,10 +229,10 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def report(rows, names, tta, speed) -> str:
+def report(rows, names, tta, speed, command: str) -> str:
     methods = ["nothing", "linear", "lagrangian", *names]
     lines = [
-        "Command: `python benchmarks/magnification_quality.py` (see the script's docstring for options).",
+        f"Command: `{command}`.",
         f"Machine: {machine_line()}.",
         "",
         f"vibmag.synthetic object scenes {SHAPE[0]}x{SHAPE[1]} px, 4 objects each shifted by the input motion in a random "
@@ -314,7 +314,8 @@ def main(argv=None) -> int:
     rows = run_quality(models, estimator, seeds=tuple(range(args.seeds)))
     tta = run_tta(models["flowmag"], estimator, time_limit=args.tta_seconds)
     print("tta", tta, flush=True)
-    body = report(rows, list(models), tta, speed)
+    command = " ".join(["python benchmarks/magnification_quality.py", *(sys.argv[1:] if argv is None else argv)])
+    body = report(rows, list(models), tta, speed, command)
     if args.no_write:
         print(body)
     else:

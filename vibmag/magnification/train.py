@@ -233,6 +233,7 @@ def main(argv=None) -> int:
 
     args = argv if isinstance(argv, argparse.Namespace) else get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    log.setLevel(logging.INFO)  # also when the vibmag CLI configured logging first
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
