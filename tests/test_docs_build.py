@@ -26,7 +26,7 @@ def test_docs_build_strict(tmp_path):
     assert done.returncode == 0, done.stderr[-6000:]
     for page in ("index.html", "guide/index.html", "method/index.html", "api/magnification/index.html", "changelog/index.html"):
         assert (tmp_path / "site" / page).exists(), page
-    api = (tmp_path / "site" / "api" / "magnify" / "index.html").read_text()
+    api = (tmp_path / "site" / "api" / "magnification" / "index.html").read_text()
     assert 'id="vibmag.pipeline.magnify"' in api
 
 
