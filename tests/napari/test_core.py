@@ -6,9 +6,11 @@ against ground truth (synthetic modes, vibmag's own functions on the same data).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -222,6 +224,31 @@ def test_measure_displacement_is_estimate_displacement_with_progress_and_cancel(
     cancel.set()
     with pytest.raises(CancelledError):
         _compute.measure_displacement(short, cancel=cancel)
+
+
+_SPILL_PROBE = r"""
+import numpy as np, tempfile, vibmag, vibmag.pipeline
+from pathlib import Path
+from vibmag.napari import _compute
+from vibmag.synthetic import Mode, vibrating_plate
+ds = vibrating_plate((32, 32), n_frames=12, frame_rate="400 Hz", modes=[Mode("50 Hz", 0.2)], seed=1)
+expected = vibmag.magnify(ds, 5.0, method="lagrangian")["frames"].values
+vibmag.pipeline.MEMORY_RESULT_BYTES = 0  # every result spills to a file
+result = _compute.magnify_recording(ds, 5.0, method="lagrangian")
+spilled = sorted((Path(tempfile.gettempdir()) / "vibmag-napari").iterdir())
+assert len(spilled) == 1, spilled
+np.testing.assert_allclose(result["frames"].values, expected, atol=1e-6)
+print(spilled[0])
+"""
+
+
+def test_spilled_results_equal_in_memory_ones_and_are_deleted_at_exit(tmp_path):
+    done = subprocess.run([sys.executable, "-c", _SPILL_PROBE], env={**os.environ, "TMPDIR": str(tmp_path)},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    spilled = Path(done.stdout.strip().splitlines()[-1])
+    assert spilled.parent == tmp_path / "vibmag-napari" and spilled.suffix == ".h5"
+    assert not spilled.exists()
 
 
 def test_suggested_bands_hold_the_region_mode(clip, mode):

@@ -8,6 +8,8 @@ in a napari thread worker and a button can stop them (they raise
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import tempfile
 import threading
 from collections.abc import Callable
@@ -195,8 +197,9 @@ def magnify_recording(ds: xr.Dataset, alpha: float, *, band=None, region=None, m
                       cancel: threading.Event | None = None) -> xr.Dataset:
     """:func:`vibmag.magnify` for the widget: results too large for memory go to a temporary HDF5 file.
 
-    Such a file lies in ``<temp>/vibmag-napari/`` and is read lazily by the
-    result layer, so it is kept until the operating system clears it.
+    Such a file lies in ``<temp>/vibmag-napari/``, is read lazily by the
+    result layer, and is deleted when Python exits (save the layer with the
+    writer to keep it).
     """
     from vibmag.pipeline import MEMORY_RESULT_BYTES, magnify
 
@@ -206,8 +209,15 @@ def magnify_recording(ds: xr.Dataset, alpha: float, *, band=None, region=None, m
         folder.mkdir(exist_ok=True)
         output = Path(tempfile.mkstemp(suffix=".h5", dir=folder)[1])
         output.unlink()
+        atexit.register(_remove_quietly, output)
     return magnify(ds, alpha, band=band, region=region, method=method, adapt_steps=adapt_steps, output=output,
                    progress=progress, cancel=cancel)
+
+
+def _remove_quietly(path: Path) -> None:
+    """Delete a spilled result at exit; a file still locked (Windows) is left to the OS's temp clean-up."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def _check(cancel: threading.Event | None) -> None:
