@@ -273,15 +273,15 @@ def tile_reduce(job: Job, tile: Tile, disp: xr.DataArray) -> TileReduction:
             p2p.append(block.max("time") - block.min("time"))
             for name, region in regions:
                 if exact:
-                    spectra[name].append((spectrum(block, region=region), 1.0))
-                    waveforms[name].append((waveform(block, region=region), 1.0))
-                    continue
-                share = weights[name][rows]
-                if not share.any():
-                    continue
-                mask = xr.DataArray(share, dims=("y", "x"), coords={"y": block["y"].values, "x": block["x"].values})
-                spectra[name].append((spectrum(block, region=mask), float(share.sum())))
-                waveforms[name].append((waveform(block, region=mask), float(share.sum())))
+                    where, weight = region, 1.0
+                else:
+                    share = weights[name][rows]
+                    if not share.any():
+                        continue
+                    where = xr.DataArray(share, dims=("y", "x"), coords={"y": block["y"].values, "x": block["x"].values})
+                    weight = float(share.sum())
+                spectra[name].append((spectrum(block, region=where), weight))
+                waveforms[name].append((waveform(block, region=where), weight))
     units = disp.attrs.get("units", "px")
     rms = (rms[0] if len(rms) == 1 else xr.concat(rms, "y")).assign_attrs(units=units, long_name="RMS displacement")
     p2p = (p2p[0] if len(p2p) == 1 else xr.concat(p2p, "y")).assign_attrs(units=units, long_name="peak-to-peak displacement")

@@ -201,36 +201,38 @@ class Augment:
 def _object_pairs(n: int, size: int, seed: int):
     from ..synthetic import object_scene
 
-    rng = np.random.default_rng([seed, _SOURCE_STREAMS["objects"]])
-    made = 0
-    for k in range(50 * n):
-        if made >= n:
-            return
+    def render(rng):
         n_obj = int(rng.integers(1, 7))
         motion = [tuple(_random_shift(rng, 0.02, 2.0)) for _ in range(n_obj)]
         background = tuple(_random_shift(rng, 0.01, 0.5)) if rng.random() < 0.3 else None
-        ds = object_scene((size, size), n_objects=n_obj, motion=motion, background_motion=background, seed=int(rng.integers(0, 2**31)), supersample=3)
-        disp = ds["true_displacement"].values[1]
-        if passes_motion_filter(np.hypot(disp[0], disp[1])):
-            made += 1
-            yield ds["frames"].values[0], ds["frames"].values[1]
+        return object_scene((size, size), n_objects=n_obj, motion=motion, background_motion=background,
+                            seed=int(rng.integers(0, 2**31)), supersample=3)
+
+    return _filtered_scenes(n, np.random.default_rng([seed, _SOURCE_STREAMS["objects"]]), render)
 
 
 def _plate_pairs(n: int, size: int, seed: int):
     from ..synthetic import Mode, vibrating_plate
 
-    rng = np.random.default_rng([seed, _SOURCE_STREAMS["plates"]])
-    made = 0
-    for _ in range(50 * n):
-        if made >= n:
-            return
+    def render(rng):
         modes = [
             Mode("50 Hz", float(np.exp(rng.uniform(np.log(0.02), np.log(2.0)))), direction=float(rng.uniform(0, 360)),
                  shape=str(rng.choice(["rigid", "bending", "bending2"])), phase=float(rng.uniform(0, 2 * np.pi)))
             for _ in range(int(rng.integers(1, 3)))
         ]
-        ds = vibrating_plate((size, size), n_frames=2, frame_rate="1 kHz", modes=modes, seed=int(rng.integers(0, 2**31)),
-                             speckle_size=float(rng.uniform(1.5, 6.0)), supersample=3)
+        return vibrating_plate((size, size), n_frames=2, frame_rate="1 kHz", modes=modes, seed=int(rng.integers(0, 2**31)),
+                               speckle_size=float(rng.uniform(1.5, 6.0)), supersample=3)
+
+    return _filtered_scenes(n, np.random.default_rng([seed, _SOURCE_STREAMS["plates"]]), render)
+
+
+def _filtered_scenes(n: int, rng: np.random.Generator, render):
+    """(frame 0, frame 1) of up to ``n`` scenes ``render(rng)`` whose true motion passes the filter; 50 n tries at most."""
+    made = 0
+    for _ in range(50 * n):
+        if made >= n:
+            return
+        ds = render(rng)
         disp = ds["true_displacement"].values[1]
         if passes_motion_filter(np.hypot(disp[0], disp[1])):
             made += 1
