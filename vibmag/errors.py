@@ -29,3 +29,7 @@ class OverwriteError(VibmagError, FileExistsError):
 
 class CancelledError(VibmagError):
     """Long work was cancelled by the user (a cancel event was set)."""
+
+
+class MagnifyError(VibmagError, ValueError):
+    """Bad arguments to magnification (alpha, region, method, reference, output)."""
