@@ -2,10 +2,15 @@
 # fresh machine (a virtual environment in .venv) and are the README's Quickstart.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU build of PyTorch, installed before vibmag when the environment has no
-# torch, so pip never pulls the multi-GB CUDA packages. Override for a GPU build:
-#   make TORCH_SPEC="torch" setup
+# PyTorch, installed before vibmag when the environment has no torch. When PyTorch's
+# CPU wheel index (TORCH_INDEX) answers within 5 s, torch comes from there, so pip
+# never pulls the multi-GB CUDA packages; when it does not (an offline machine, a
+# private mirror), TORCH_SPEC comes from pip's configured index, as any package does.
+# Your own build: a spec, a wheel file or a URL, and another index or none:
+#   make TORCH_SPEC=torch TORCH_INDEX=https://download.pytorch.org/whl/cu124 setup
+#   make TORCH_SPEC=/path/to/torch.whl TORCH_INDEX= setup
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 EXTRAS ?= dev,docs,dask,bench,train,napari
 
 .PHONY: setup demo test test-slow docs bench clean
@@ -15,7 +20,17 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	@if $(PY) -c "import torch" 2>/dev/null; then \
+		echo "torch is already installed: $$($(PY) -c 'import torch; print(torch.__version__)')"; \
+	elif [ -n "$(TORCH_INDEX)" ] && $(PY) -c "import urllib.request; urllib.request.urlopen('$(TORCH_INDEX)/', timeout=5)" 2>/dev/null; then \
+		echo "Installing $(TORCH_SPEC) from $(TORCH_INDEX)"; \
+		$(PY) -m pip install --quiet --index-url "$(TORCH_INDEX)" "$(TORCH_SPEC)" \
+			|| { echo "Not found there: installing $(TORCH_SPEC) from pip's configured index"; \
+			     $(PY) -m pip install --quiet "$(TORCH_SPEC)"; }; \
+	else \
+		echo "Installing $(TORCH_SPEC) from pip's configured index ($(or $(TORCH_INDEX),no TORCH_INDEX) not reachable or not set)"; \
+		$(PY) -m pip install --quiet "$(TORCH_SPEC)"; \
+	fi
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
 
