@@ -114,7 +114,8 @@ def test_plot_orbit_draws_y_against_x(two_modes):
 
 
 def test_without_ax_a_new_figure_is_made(make_tones):
-    plt = pytest.importorskip("matplotlib.pyplot")
+    import matplotlib.pyplot as plt
+
     wave = make_tones([(1.0, 5.0, 0.0)], n=50)
     lines = viz.plot_waveform(wave)["lines"]
     try:
