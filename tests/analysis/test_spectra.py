@@ -32,8 +32,20 @@ def test_peaks_read_amplitude_within_2_percent_and_frequency_within_one_bin(make
     df = FS / 1500
     assert abs(float(peak["frequency"][0]) - frequency) < df / 10
     assert float(peak["amplitude"][0]) == pytest.approx(0.8, rel=0.02)
+    # the spectrum's largest bin is the one nearest the true frequency (the interpolation starts there)
     nearest_bin = spec.sel(frequency=frequency, method="nearest")
-    assert abs(float(nearest_bin["frequency"]) - frequency) <= df / 2
+    assert float(spec.idxmax()) == float(nearest_bin["frequency"])
+
+
+@pytest.mark.parametrize("frequency", [50.0, 120.0, 300.0])
+@pytest.mark.parametrize("window", ["hann", "flattop"])
+def test_on_bin_peaks_report_the_bin_frequency_and_amplitude(make_tones, frequency, window):
+    # 1000 samples at 1 kHz: 1 Hz bins, so these tones lie on bins and the window's response is symmetric
+    # about the peak bin; the reported peak is that bin (measured: within 1e-13 Hz). 1e-6 Hz is rounding room.
+    x = make_tones([(0.8, frequency, 0.7), (0.05, 437.0, 0.0)], n=1000)
+    peak = find_peaks(spectrum(x, window=window), n=1)
+    assert float(peak["frequency"][0]) == pytest.approx(frequency, rel=0, abs=1e-6)
+    assert float(peak["amplitude"][0]) == pytest.approx(0.8, rel=1e-6)
 
 
 def test_welch_keeps_amplitudes_and_sets_resolution(make_tones):
