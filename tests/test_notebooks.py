@@ -2,13 +2,8 @@
 
 Each notebook is executed with nbclient in a fresh kernel (this environment's
 Python) with a temporary working directory, so whatever it writes lands there;
-any cell error fails the test with the cell's traceback.
-
-Until the trained magnifier weights (``vibmag/models/flowmag.pt``) are in the
-package, ``load_model()`` has nothing to load; the notebooks then run on an
-untrained :class:`vibmag.Magnifier` (the flow variant untrained is the
-smoothed Lagrangian warp), injected by a cell after the parameters cell, so
-every line of the notebooks still runs as written.
+any cell error fails the test with the cell's traceback. The notebooks load the
+shipped magnifier weights (``vibmag/models/flowmag.pt``) as written.
 """
 
 from __future__ import annotations
@@ -24,17 +19,6 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 #: Seconds one notebook may take (they take well under a minute each on 2 cores).
 CELL_TIMEOUT = 600
-
-STANDIN = '''\
-# Injected by tests/test_notebooks.py: the trained weights are not in the package yet,
-# so load_model() loads an untrained Magnifier (the smoothed Lagrangian warp) instead.
-import pathlib as _pathlib, tempfile as _tempfile
-import vibmag.magnification.infer as _infer
-from vibmag.magnification.model import Magnifier as _Magnifier
-from vibmag.magnification.train import export_weights as _export_weights
-_standin = _export_weights(_Magnifier(), _pathlib.Path(_tempfile.mkdtemp()) / "untrained.pt")
-_infer.default_weights_path = lambda: _standin
-'''
 
 
 def test_there_are_notebooks():
@@ -54,12 +38,7 @@ def test_notebook_is_stored_without_outputs(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path, tmp_path):
-    from vibmag.magnification import default_weights_path
-
     nb = nbformat.read(path, as_version=4)
-    if not default_weights_path().exists():
-        at = next((i + 1 for i, cell in enumerate(nb.cells) if "parameters" in cell.metadata.get("tags", [])), 0)
-        nb.cells.insert(at, nbformat.v4.new_code_cell(STANDIN))
     client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     started = time.perf_counter()
     client.execute()
