@@ -68,7 +68,7 @@ def test_parse_band_and_region():
     assert parse_band("15Hz:35Hz") == ("15Hz", "35Hz")
     assert parse_band("900 rpm : 2100 rpm") == ("900 rpm", "2100 rpm")
     assert parse_region("box:0,10,20,40") == (0, 10, 20, 40)
-    assert parse_region("polygon:0,0;0,10;10,5") == [(0.0, 0.0), (0.0, 10.0), (10.0, 5.0)]
+    assert list(parse_region("polygon:0,0;0,10;10,5")) == [(0.0, 0.0), (0.0, 10.0), (10.0, 5.0)]
     for bad in ("15Hz", ":35Hz"):
         with pytest.raises(argparse.ArgumentTypeError, match="LOW:HIGH"):
             parse_band(bad)

@@ -26,7 +26,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import VibmagError
+from . import __version__
+from .analysis import RegionError, region_from_text
+from .batch import load_settings, run
+from .demo import DEMO_ALPHA, run_demo
+from .errors import OverwriteError, VibmagError
+from .io import open_recording
+from .io.hdf5 import save
+from .magnification.train import get_args_parser as train_parser
+from .magnification.train import main as train_main
+from .pipeline import METHODS, magnify, peak_table, plot_survey, survey, write_magnified_clip
+from .progress import progress_bar
+from .recording import describe_recording
+from .units import frequency_hz
 
 __all__ = ["main", "build_parser", "describe_recording", "parse_band", "parse_region"]
 
@@ -34,7 +46,7 @@ __all__ = ["main", "build_parser", "describe_recording", "parse_band", "parse_re
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``vibmag`` command, one subparser per subcommand."""
     parser = argparse.ArgumentParser(prog="vibmag", description="See and measure vibration too small for the eye.")
-    parser.add_argument("--version", action="version", version=f"vibmag {_version()}")
+    parser.add_argument("--version", action="version", version=f"vibmag {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -58,15 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     magnify.add_argument("--alpha", type=float, required=True, help="magnification factor, e.g. 20")
     magnify.add_argument("--band", type=parse_band, help="frequency band, e.g. 15Hz:35Hz or 900rpm:2100rpm (default: all motion)")
     magnify.add_argument("--region", type=parse_region, help="box:y0,x0,y1,x1 or polygon:y,x;y,x;y,x (default: whole frame)")
-    magnify.add_argument("--method", default="flowmag", choices=("flowmag", "lagrangian", "linear", "phase"), help="default: %(default)s")
+    magnify.add_argument("--method", default="flowmag", choices=METHODS, help="default: %(default)s")
     magnify.add_argument("--adapt-steps", type=int, default=0, help="test-time adaptation steps (flowmag)")
     magnify.add_argument("--reference", type=int, default=0, help="reference frame index (default: %(default)s)")
     magnify.add_argument("--fps", type=float, help="playback rate of the video (default: min(capture rate, 30))")
     magnify.add_argument("--overwrite", action="store_true", help="replace an existing output")
     _add_recording_options(magnify)
     magnify.set_defaults(run=_run_magnify)
-
-    from .magnification.train import get_args_parser as train_parser
 
     train = sub.add_parser("train", parents=[train_parser(add_help=False)], help="train the self-supervised magnifier")
     train.set_defaults(run=_run_train)
@@ -86,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the demo on the shipped real beam recording")
     demo.add_argument("-o", "--output", default="vibmag-demo", help="folder for the demo's outputs (default: %(default)s)")
     demo.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier demo run")
-    demo.add_argument("--method", default="flowmag", choices=("flowmag", "lagrangian", "linear", "phase"), help="default: %(default)s")
+    demo.add_argument("--method", default="flowmag", choices=METHODS, help="default: %(default)s")
     demo.add_argument("--alpha", type=float, default=None, help="magnification of the dominant band (default: 20)")
     demo.set_defaults(run=_run_demo)
     return parser
@@ -102,31 +112,7 @@ def _add_recording_options(parser: argparse.ArgumentParser) -> None:
 
 def _open_from_args(args: argparse.Namespace):
     """Open the recording named on the command line."""
-    from .io import open_recording
-
     return open_recording(args.path, frame_rate=args.frame_rate, pixel_size=args.pixel_size, dataset=args.dataset, bit_depth=args.bit_depth)
-
-
-def describe_recording(ds) -> str:
-    """A short human-readable summary of a recording Dataset (what ``vibmag info`` prints)."""
-    from .recording import frame_rate_hz
-
-    sizes = ds.sizes
-    rate = frame_rate_hz(ds)
-    lines = [
-        f"source:       {ds.attrs.get('source', '?')}",
-        f"format:       {ds.attrs.get('format', '?')}",
-        f"frames:       {sizes['time']}",
-        f"frame size:   {sizes['x']} x {sizes['y']} px (width x height)" + (f", {sizes['channel']} channels" if "channel" in sizes else ""),
-        f"capture rate: {ds.attrs['frame_rate']}" + (f"  ({ds.attrs['frame_rate_source']})" if "frame_rate_source" in ds.attrs else ""),
-        f"duration:     {sizes['time'] / rate:.6g} s",
-        f"bit depth:    {ds.attrs.get('bit_depth', 'float data')}",
-        f"pixel size:   {ds.attrs.get('pixel_size', 'unknown (pass --pixel-size)')}",
-    ]
-    for key in ("camera", "record_rate", "save_step", "dataset"):
-        if key in ds.attrs and ds.attrs[key] != "":
-            lines.append(f"{key + ':':<13} {ds.attrs[key]}")
-    return "\n".join(lines)
 
 
 def parse_band(text: str) -> tuple[str, str]:
@@ -138,40 +124,14 @@ def parse_band(text: str) -> tuple[str, str]:
 
 
 def parse_region(text: str):
-    """``"box:y0,x0,y1,x1"`` -> a box tuple; ``"polygon:y,x;y,x;..."`` -> a list of (y, x)."""
-    kind, _, values = text.partition(":")
+    """``"box:y0,x0,y1,x1"`` -> a box tuple; ``"polygon:y,x;y,x;..."`` -> (y, x) vertices (:func:`vibmag.analysis.region_from_text`)."""
     try:
-        if kind == "box":
-            box = tuple(int(v) for v in values.split(","))
-            if len(box) == 4:
-                return box
-        elif kind == "polygon":
-            vertices = [tuple(float(v) for v in pair.split(",")) for pair in values.split(";")]
-            if len(vertices) >= 3 and all(len(v) == 2 for v in vertices):
-                return vertices
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"a region is box:y0,x0,y1,x1 or polygon:y,x;y,x;y,x; got {text!r}")
-
-
-def _progress(description: str):
-    """A tqdm bar as a ``progress(done, total)`` callback (silent when stderr is not a terminal)."""
-    from tqdm import tqdm
-
-    bar = tqdm(desc=description, unit="frame", disable=not sys.stderr.isatty())
-
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    return update, bar
+        return region_from_text(text)
+    except RegionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
-    from .io.hdf5 import save
-    from .survey import peak_table, plot_survey, survey
-
     folder = Path(args.output)
     targets = [folder / name for name in ("spectrum.png", "peaks.csv", "analysis.h5")]
     _refuse_existing(targets, args.overwrite)
@@ -192,29 +152,23 @@ def _run_analyze(args: argparse.Namespace) -> int:
 
 
 def _run_magnify(args: argparse.Namespace) -> int:
-    from .io.video import write_video
-    from .pipeline import magnify
-
     output = Path(args.output)
     _refuse_existing([output], args.overwrite)
     ds = _open_from_args(args)
-    update, bar = _progress("magnifying")
-    kwargs = dict(band=args.band, region=args.region, method=args.method, reference=args.reference, adapt_steps=args.adapt_steps, progress=update)
-    with bar:
+    options = dict(region=args.region, method=args.method, reference=args.reference, adapt_steps=args.adapt_steps)
+    with progress_bar("magnifying") as update:
         if output.suffix.lower() in (".h5", ".hdf5"):
-            magnify(ds, args.alpha, output=output, overwrite=args.overwrite, **kwargs)
+            magnify(ds, args.alpha, band=args.band, output=output, overwrite=args.overwrite, progress=update, **options)
         else:
-            result = magnify(ds, args.alpha, **kwargs)
-            label = f"magnified x{args.alpha:g}" + (f" {args.band[0]}-{args.band[1]}" if args.band else "")
-            write_video(ds, output, side_by_side=result, labels=("original", label), timestamp=True, fps=args.fps, overwrite=args.overwrite)
+            band_hz = None if args.band is None else tuple(frequency_hz(edge) for edge in args.band)
+            write_magnified_clip(ds, output, args.alpha, band_hz=band_hz, fps=args.fps, stack="horizontal", zoom=1,
+                                 overwrite=args.overwrite, progress=update, **options)
     print(f"wrote {output}")
     return 0
 
 
 def _refuse_existing(paths, overwrite: bool) -> None:
     """OverwriteError naming the outputs that exist, unless ``overwrite``."""
-    from .errors import OverwriteError
-
     existing = [str(p) for p in paths if Path(p).exists()]
     if existing and not overwrite:
         raise OverwriteError(f"outputs exist: {', '.join(existing)}; pass --overwrite to replace them")
@@ -226,15 +180,11 @@ def _run_info(args: argparse.Namespace) -> int:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .magnification.train import main as train_main
-
     own = {k: v for k, v in vars(args).items() if k not in ("command", "verbose", "run")}
     return train_main(argparse.Namespace(**own))
 
 
 def _run_batch(args: argparse.Namespace) -> int:
-    from .batch import load_settings, run
-
     given = {"dataset": args.dataset, "frame_rate": args.frame_rate, "pixel_size": args.pixel_size, "bit_depth": args.bit_depth}
     settings = load_settings(args.settings, input=given)
     try:
@@ -248,21 +198,12 @@ def _run_batch(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from .demo import DEMO_ALPHA, run_demo
-
-    update, bar = _progress("magnifying")
-    with bar:
+    with progress_bar("magnifying") as update:
         paths = run_demo(args.output, overwrite=args.overwrite, method=args.method,
                          alpha=DEMO_ALPHA if args.alpha is None else args.alpha, progress=update)
     for path in paths:
         print(f"wrote {path}")
     return 0
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import OverwriteError
+from .pipeline import dominant_band, peak_table, plot_survey, survey, write_magnified_clip
+from .recording import describe_recording
+from .sample_data import open_sample
+from .units import frequency_hz
 
 __all__ = ["run_demo", "DEMO_SAMPLE", "DEMO_ALPHA"]
 
@@ -52,13 +56,6 @@ def run_demo(output: str | Path = "vibmag-demo", *, overwrite: bool = False, met
     OverwriteError
         If an output exists and ``overwrite`` is False (checked before any work).
     """
-    from .cli import describe_recording
-    from .io.video import write_video
-    from .pipeline import magnify
-    from .sample_data import open_sample
-    from .survey import dominant_band, peak_table, plot_survey, survey
-    from .units import frequency_hz
-
     output = Path(output)
     targets = {name: output / name for name in _OUTPUTS}
     existing = [str(p) for p in targets.values() if p.exists()]
@@ -71,10 +68,8 @@ def run_demo(output: str | Path = "vibmag-demo", *, overwrite: bool = False, met
     band = dominant_band(summary)
     plot_survey(summary, targets["spectrum.png"], title=f"{DEMO_SAMPLE}: displacement spectrum (band magnified: {band[0]} - {band[1]})")
     targets["recording.txt"].write_text(_report(describe_recording(ds), peak_table(summary), band, alpha, method))
-    result = magnify(ds, alpha, band=band, method=method, progress=progress)
-    label = f"{method} x{alpha:g}, {frequency_hz(band[0]):.3g} - {frequency_hz(band[1]):.3g} Hz"
-    write_video(ds, targets["magnified.mp4"], side_by_side=result, labels=("original", label), timestamp=True,
-                stack="vertical", zoom=2, fps=15, overwrite=overwrite)
+    write_magnified_clip(ds, targets["magnified.mp4"], alpha, band_hz=tuple(frequency_hz(edge) for edge in band), method=method,
+                         stack="vertical", zoom=2, fps=15, overwrite=overwrite, progress=progress)
     return list(targets.values())
 
 

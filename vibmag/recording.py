@@ -31,6 +31,7 @@ __all__ = [
     "frame_rate_hz",
     "pixel_size_mm",
     "iter_frame_chunks",
+    "describe_recording",
     "LAZY_CHUNK_BYTES",
 ]
 
@@ -174,3 +175,23 @@ def lazy_time_chunks(frame_shape: tuple, itemsize: int = 4) -> int:
     """Frames per lazy chunk so one chunk of float32 frames is about LAZY_CHUNK_BYTES."""
     frame_bytes = int(np.prod(frame_shape)) * itemsize
     return max(1, LAZY_CHUNK_BYTES // max(frame_bytes, 1))
+
+
+def describe_recording(ds) -> str:
+    """A short human-readable summary of a recording Dataset (what ``vibmag info`` prints)."""
+    sizes = ds.sizes
+    rate = frame_rate_hz(ds)
+    lines = [
+        f"source:       {ds.attrs.get('source', '?')}",
+        f"format:       {ds.attrs.get('format', '?')}",
+        f"frames:       {sizes['time']}",
+        f"frame size:   {sizes['x']} x {sizes['y']} px (width x height)" + (f", {sizes['channel']} channels" if "channel" in sizes else ""),
+        f"capture rate: {ds.attrs['frame_rate']}" + (f"  ({ds.attrs['frame_rate_source']})" if "frame_rate_source" in ds.attrs else ""),
+        f"duration:     {sizes['time'] / rate:.6g} s",
+        f"bit depth:    {ds.attrs.get('bit_depth', 'float data')}",
+        f"pixel size:   {ds.attrs.get('pixel_size', 'unknown (pass --pixel-size)')}",
+    ]
+    for key in ("camera", "record_rate", "save_step", "dataset"):
+        if key in ds.attrs and ds.attrs[key] != "":
+            lines.append(f"{key + ':':<13} {ds.attrs[key]}")
+    return "\n".join(lines)

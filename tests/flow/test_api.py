@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import vibmag
+from vibmag.analysis import RegionError
 from vibmag.errors import RecordingError
 from vibmag.flow import LucasKanade
 from vibmag.synthetic import Mode, vibrating_plate
@@ -117,9 +118,9 @@ def test_estimator_object_is_accepted(plate):
     ("kwargs", "error", "message"),
     [({"reference": 12}, ValueError, "reference index 12 is out of range for 12 frames"),
      ({"reference": "median"}, ValueError, "reference must be a frame index or 'mean'"),
-     ({"region": (0, 0, 100, 10)}, ValueError, r"region box \(0, 0, 100, 10\) must satisfy"),
-     ({"region": np.zeros((64, 80), bool)}, ValueError, "the region mask is empty"),
-     ({"region": np.ones((10, 10), bool)}, ValueError, r"mask must have the frame shape \(64, 80\)"),
+     ({"region": (0, 0, 100, 10)}, RegionError, r"box \(y0, x0, y1, x1\) = \(0, 0, 100, 10\) does not lie within the frame"),
+     ({"region": np.zeros((64, 80), bool)}, RegionError, "the mask selects no pixel"),
+     ({"region": np.ones((10, 10), bool)}, RegionError, r"expected the frame's shape \(y, x\) = \(64, 80\)"),
      ({"chunk_frames": 0}, ValueError, "chunk_frames must be a positive integer"),
      ({"method": "no-such-method"}, ValueError, "no-such-method"),
      ({"method": LucasKanade(), "window": 3.0}, ValueError, "apply to named methods only")],

@@ -13,8 +13,8 @@ DataArray accessor, which delegates to these functions.
 from . import accessor  # noqa: F401  (registers DataArray.vib)
 from .conversions import to_physical, with_rpm
 from .errors import AnalysisError, BandError, RegionError
-from .filters import bandpass, bandstop, check_band, highpass, lowpass
-from .regions import orbit, region_mask, waveform
+from .filters import bandpass, bandpass_values, bandstop, check_band, highpass, lowpass
+from .regions import as_region, orbit, region_bounds, region_from_text, region_mask, waveform
 from .shapes import deflection_shape, mac, shape_magnitude, shape_phase
 from .spectra import find_peaks, spectrum
 
@@ -24,9 +24,13 @@ __all__ = [
     "highpass",
     "bandstop",
     "check_band",
+    "bandpass_values",
     "spectrum",
     "find_peaks",
     "region_mask",
+    "region_bounds",
+    "as_region",
+    "region_from_text",
     "waveform",
     "orbit",
     "deflection_shape",

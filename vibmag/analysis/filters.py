@@ -34,7 +34,7 @@ from ..units import frequency_hz
 from ._labels import accepts_quantified, float_dtype, over_time, require_finite, sampling_rate_hz
 from .errors import AnalysisError, BandError
 
-__all__ = ["bandpass", "lowpass", "highpass", "bandstop", "check_band"]
+__all__ = ["bandpass", "lowpass", "highpass", "bandstop", "check_band", "bandpass_values"]
 
 _METHODS = ("butter", "fir")
 _PADTYPES = ("odd", "even", "constant", None)
@@ -243,6 +243,54 @@ def check_band(band, frame_rate_hz: float, *, n_time: int | None = None, order: 
         design = _design("bandpass", edges_hz, frame_rate_hz, order=order, method="butter", numtaps=None)
         _check_padding(design, n_time, "odd", None, "band")
     return edges_hz[0], edges_hz[1]
+
+
+def bandpass_values(values: np.ndarray, low_hz: float, high_hz: float, frame_rate_hz: float, *,
+                    order: int = 4, axis: int = 0) -> np.ndarray:
+    """The plain-array core of :func:`bandpass`: zero-phase Butterworth band-pass along one axis.
+
+    What the pipeline calls between its layers, where frequencies are already
+    floats in Hz (units are parsed once, at the front door).
+
+    Parameters
+    ----------
+    values : numpy.ndarray, shape (..., time, ...)
+        Samples, time along ``axis``; finite.
+    low_hz, high_hz : float
+        Band edges in Hz, ``0 < low_hz < high_hz < frame_rate_hz / 2``.
+    frame_rate_hz : float
+        Sampling rate of ``axis``, Hz.
+    order : int
+        Order of the Butterworth prototype, as in :func:`bandpass`.
+    axis : int
+        The time axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape; float32 stays float32, other data become float64.
+        Identical to :func:`bandpass` of the same samples.
+
+    Raises
+    ------
+    BandError, AnalysisError
+        As :func:`bandpass`.
+
+    Examples
+    --------
+    >>> t = np.arange(1000) / 500.0
+    >>> x = np.stack([np.sin(2 * np.pi * 40 * t) + np.sin(2 * np.pi * 3 * t)] * 2, axis=1)  # (time, 2)
+    >>> y = bandpass_values(x, 30.0, 50.0, 500.0)
+    >>> bool(np.allclose(y[250:750], np.sin(2 * np.pi * 40 * t[250:750])[:, None], atol=1e-2))
+    True
+    """
+    edges_hz = [float(low_hz), float(high_hz)]
+    _check_edges(["low", "high"], edges_hz, frame_rate_hz, "bandpass")
+    design = _design("bandpass", edges_hz, frame_rate_hz, order=order, method="butter", numtaps=None)
+    values = np.asarray(values)
+    padlen = _check_padding(design, values.shape[axis], "odd", None, "bandpass")
+    moved = np.moveaxis(values, axis, -1)
+    return np.moveaxis(_zero_phase(moved, design=design, padtype="odd", padlen=padlen, what="bandpass"), -1, axis)
 
 
 def _as_band_list(bands) -> list[tuple]:

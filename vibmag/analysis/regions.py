@@ -22,7 +22,7 @@ import xarray as xr
 from ._labels import accepts_quantified, require_dims
 from .errors import RegionError
 
-__all__ = ["region_mask", "waveform", "orbit"]
+__all__ = ["region_mask", "region_bounds", "as_region", "region_from_text", "waveform", "orbit"]
 
 _FORMS = ("a mask shaped like the frame {shape}, a polygon as a sequence of (y, x) vertices, "
           "or a box (y0, x0, y1, x1)")
@@ -79,6 +79,96 @@ def region_mask(ds_or_da, region=None) -> xr.DataArray:
     coords = {"y": ("y", y, {"units": "px"}), "x": ("x", x, {"units": "px"})}
     return xr.DataArray(values, dims=("y", "x"), coords=coords, name="region",
                         attrs={"units": "1", "long_name": "region weight"})
+
+
+def region_bounds(region, shape: tuple[int, int]) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """A region's bounding box and its pixels on a frame of ``shape`` (no coordinates needed).
+
+    Parameters
+    ----------
+    region : None, mask, polygon or box
+        As :func:`region_mask`.
+    shape : (int, int)
+        ``(H, W)`` of the frame, pixel indices as coordinates.
+
+    Returns
+    -------
+    box : (y0, x0, y1, x1)
+        Half-open bounding box of the selected pixels (the whole frame for None).
+    inside : numpy.ndarray of bool, shape (H, W)
+        The selected pixels (non-zero weights).
+
+    Raises
+    ------
+    RegionError
+        As :func:`region_mask`.
+    """
+    height, width = (int(n) for n in shape)
+    inside = _mask_values(region, np.arange(height, dtype=float), np.arange(width, dtype=float)) > 0
+    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    return (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1), inside
+
+
+def as_region(value):
+    """A region given as plain values (a settings file, a CLI option) checked for its form, before any frame is known.
+
+    Parameters
+    ----------
+    value : None, "all", sequence of 4 numbers, or sequence of >= 3 (y, x) pairs
+        The whole frame, a box ``(y0, x0, y1, x1)`` or a polygon.
+
+    Returns
+    -------
+    None, tuple of 4 numbers, or tuple of (float, float)
+        None for the whole frame; a box (integral values as ints) with
+        ``y0 < y1`` and ``x0 < x1``; a polygon's vertices as floats.
+        Masks (arrays shaped like a frame) are returned unchanged.
+
+    Raises
+    ------
+    RegionError
+        For any other form, non-finite numbers or an empty box.
+    """
+    if value is None or (isinstance(value, str) and value == "all"):
+        return None
+    if isinstance(value, (np.ndarray, xr.DataArray)) and np.ndim(value) == 2 and np.shape(value)[1] != 2:
+        return value
+    if isinstance(value, (list, tuple, np.ndarray)):
+        items = list(value)
+        if len(items) == 4 and all(_finite_real(v) for v in items):
+            y0, x0, y1, x1 = (int(v) if float(v).is_integer() else float(v) for v in items)
+            if not (y0 < y1 and x0 < x1):
+                raise RegionError(f"a box (y0, x0, y1, x1) needs y0 < y1 and x0 < x1, got {tuple(items)}")
+            return (y0, x0, y1, x1)
+        if len(items) >= 3 and all(isinstance(v, (list, tuple, np.ndarray)) and len(v) == 2
+                                   and all(_finite_real(c) for c in v) for v in items):
+            return tuple((float(y), float(x)) for y, x in items)
+    raise RegionError(f'a region is "all", a box (y0, x0, y1, x1) or a polygon of >= 3 (y, x) vertices; got {value!r}')
+
+
+def region_from_text(text: str):
+    """``"all"``, ``"box:y0,x0,y1,x1"`` or ``"polygon:y,x;y,x;y,x"`` -> :func:`as_region`'s value.
+
+    Raises
+    ------
+    RegionError
+        Naming the accepted forms, for any other text.
+    """
+    kind, _, values = text.strip().partition(":")
+    try:
+        if kind == "all" and not values:
+            return None
+        if kind == "box":
+            return as_region([float(v) for v in values.split(",")])
+        if kind == "polygon":
+            return as_region([[float(v) for v in pair.split(",")] for pair in values.split(";")])
+    except (ValueError, RegionError):
+        pass
+    raise RegionError(f"a region is all, box:y0,x0,y1,x1 or polygon:y,x;y,x;y,x; got {text!r}")
+
+
+def _finite_real(value) -> bool:
+    return isinstance(value, (Real, np.number)) and not isinstance(value, (bool, np.bool_)) and np.isfinite(value)
 
 
 @accepts_quantified

@@ -11,7 +11,7 @@ tiles' displacement a second time (held by the workers meanwhile).
 
 Every function opens the recording itself from its path, so a worker reads
 the frames it needs from the file, lazily; nothing large travels from the
-client. Results are exactly those of :func:`vibmag.survey.survey` for an
+client. Results are exactly those of :func:`vibmag.pipeline.survey` for an
 untiled recording, and for a tiled one the same averages, joined.
 
 Combination (tiles ``t`` of region weight ``w_t``, mean spectra ``S_t``)::
@@ -34,7 +34,16 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+import dask
+import torch
+
 from .. import __version__
+from ..analysis import AnalysisError, BandError, RegionError, deflection_shape, find_peaks, region_mask, spectrum, waveform
+from ..errors import RecordingError
+from ..flow import estimate_displacement
+from ..io import open_recording
+from ..pipeline import dominant_band, motion_maps, plot_survey, write_magnified_clip
+from ..units import frequency_hz, ureg
 from .inputs import Recording
 from .settings import BatchSettings
 
@@ -166,9 +175,6 @@ class RecordingResult:
 @contextlib.contextmanager
 def _on_worker():
     """One torch thread and synchronous dask inside a task; restored afterwards."""
-    import dask
-    import torch
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -181,15 +187,11 @@ def _on_worker():
 @contextlib.contextmanager
 def _opened(job: Job):
     """The job's recording, opened lazily (read by whoever runs the task), closed afterwards."""
-    from ..io import open_recording
-
     options = job.settings.input
     rec = job.recording
     ds = open_recording(rec.path, dataset=rec.dataset, frame_rate=options.frame_rate, pixel_size=options.pixel_size, bit_depth=options.bit_depth)
     try:
         if tuple(ds["frames"].shape) != tuple(rec.shape):
-            from ..errors import RecordingError
-
             raise RecordingError(f"{rec.path}: the recording changed while the batch ran (shape {tuple(ds['frames'].shape)}, was {rec.shape})")
         yield ds
     finally:
@@ -204,8 +206,6 @@ def tile_displacement(job: Job, tile: Tile) -> xr.DataArray:
 
     The seconds it took travel in ``attrs["batch_seconds"]`` (removed by :func:`tile_reduce`).
     """
-    from ..flow import estimate_displacement
-
     start = time.perf_counter()
     with _on_worker(), _opened(job) as ds:
         if job.whole_frame:
@@ -229,8 +229,6 @@ def _without_seconds(disp: xr.DataArray) -> tuple[xr.DataArray, float]:
 
 def _region_weights(job: Job, name: str, region) -> np.ndarray:
     """The region's weights on the whole frame (RegionError naming the region if it does not fit)."""
-    from ..analysis import RegionError, region_mask
-
     height, width = job.recording.shape[1:3]
     frame = xr.DataArray(np.zeros((height, width), np.bool_), dims=("y", "x"), coords={"y": np.arange(height), "x": np.arange(width)})
     try:
@@ -253,10 +251,8 @@ def tile_reduce(job: Job, tile: Tile, disp: xr.DataArray) -> TileReduction:
     contributing its region means with its share of the region's weight, so
     memory stays a few times one block whatever the tile's size. An untiled
     recording reduced in one block is computed exactly as
-    :func:`vibmag.survey.survey` computes it.
+    :func:`vibmag.pipeline.survey` computes it.
     """
-    from ..analysis import spectrum, waveform
-
     start = time.perf_counter()
     disp, measured = _without_seconds(disp)
     regions = job.settings.analysis.region_items()
@@ -268,9 +264,9 @@ def tile_reduce(job: Job, tile: Tile, disp: xr.DataArray) -> TileReduction:
     with _on_worker():
         for rows in blocks:
             block = disp.isel(y=rows)
-            centred = block - block.mean("time")
-            rms.append(np.sqrt((centred**2).mean("time")))
-            p2p.append(block.max("time") - block.min("time"))
+            block_rms, block_p2p = motion_maps(block)
+            rms.append(block_rms)
+            p2p.append(block_p2p)
             for name, region in regions:
                 if exact:
                     where, weight = region, 1.0
@@ -333,8 +329,6 @@ def combine(job: Job, *reductions: TileReduction) -> xr.Dataset:
         ``peak`` (``n_peaks`` long, NaN where a region has fewer peaks),
         prefixed ``peak_``; ``region_mask`` (region, y, x) weights.
     """
-    from ..analysis import find_peaks
-
     start = time.perf_counter()
     reductions = sorted(reductions, key=lambda r: r.tile.index)
     n_peaks = job.settings.analysis.n_peaks
@@ -361,10 +355,10 @@ def combine(job: Job, *reductions: TileReduction) -> xr.Dataset:
 
 
 def region_summary(result: xr.Dataset, region: str | None = None) -> xr.Dataset:
-    """One region's results in the layout of :func:`vibmag.survey.survey` (peaks that exist only).
+    """One region's results in the layout of :func:`vibmag.pipeline.survey` (peaks that exist only).
 
-    So :func:`vibmag.survey.dominant_band`, :func:`~vibmag.survey.peak_table`
-    and :func:`~vibmag.survey.plot_survey` work on a batch result:
+    So :func:`vibmag.pipeline.dominant_band`, :func:`~vibmag.pipeline.peak_table`
+    and :func:`~vibmag.pipeline.plot_survey` work on a batch result:
     ``plot_survey(region_summary(vibmag.load("results.h5", group="m1")), "m1.png")``.
 
     Parameters
@@ -387,9 +381,6 @@ def tile_shapes(job: Job, tile: Tile, disp: xr.DataArray, summary: xr.Dataset) -
 
     Computed in blocks of rows (per pixel, so the blocks change nothing but memory).
     """
-    from ..analysis import deflection_shape
-    from ..units import ureg
-
     start = time.perf_counter()
     disp, _ = _without_seconds(disp)
     freqs = summary["peak_frequency"].transpose("region", "peak").values
@@ -411,35 +402,25 @@ def tile_shapes(job: Job, tile: Tile, disp: xr.DataArray, summary: xr.Dataset) -
 def magnified_clip(job: Job, summary: xr.Dataset) -> Clip:
     """An MP4 of the recording (its first ``max_frames``) beside it with its dominant band magnified.
 
-    The band is :func:`vibmag.survey.dominant_band` of the first region. A
+    The band is :func:`vibmag.pipeline.dominant_band` of the first region. A
     recording without a peak, or too short for the band, gets no clip, and a note why.
     """
-    from ..analysis import AnalysisError, BandError
-    from ..io.video import write_video
-    from ..pipeline import magnify
-    from ..survey import dominant_band
-    from ..units import frequency_hz
-
     start = time.perf_counter()
     options = job.settings.magnify
     try:
         band = dominant_band(region_summary(summary), relative_width=options.relative_width)
     except AnalysisError as exc:
         return Clip(None, None, f"no clip: {exc}", time.perf_counter() - start)
-    with _on_worker(), _opened(job) as ds:
+    with _on_worker(), _opened(job) as ds, tempfile.TemporaryDirectory(prefix="vibmag-clip-") as folder:
         clip = ds.isel(time=slice(0, options.max_frames))
         region = None if options.region in (None, "all") else options.region
+        path = Path(folder) / "clip.mp4"
         try:
-            result = magnify(clip, options.alpha, band=band, method=options.method, region=region)
+            write_magnified_clip(clip, path, options.alpha, band_hz=tuple(frequency_hz(edge) for edge in band),
+                                 method=options.method, region=region, fps=options.fps)
         except BandError as exc:  # e.g. a band too low for the clip's length
             return Clip(None, band, f"no clip: {exc}", time.perf_counter() - start)
-        height, width = job.recording.shape[1:3]
-        label = f"{options.method} x{options.alpha:g}, {frequency_hz(band[0]):.4g} - {frequency_hz(band[1]):.4g} Hz"
-        with tempfile.TemporaryDirectory(prefix="vibmag-clip-") as folder:
-            path = Path(folder) / "clip.mp4"
-            write_video(clip, path, side_by_side=result, labels=("original", label), timestamp=True, fps=options.fps,
-                        stack="vertical" if width >= 2 * height else "horizontal", zoom=2 if max(height, width) <= 128 else 1)
-            data = path.read_bytes()
+        data = path.read_bytes()
     return Clip(data, band, "", time.perf_counter() - start)
 
 
@@ -487,8 +468,6 @@ def finish(job: Job, summary: xr.Dataset, clip: Clip | None, *shapes: TileShapes
 
 
 def _plot_bytes(summary: xr.Dataset, title: str) -> bytes:
-    from ..survey import plot_survey
-
     with tempfile.TemporaryDirectory(prefix="vibmag-plot-") as folder:
         path = Path(folder) / "plot.png"
         plot_survey(summary, path, title=title)

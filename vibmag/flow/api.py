@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
 import torch
 import xarray as xr
-from tqdm import tqdm  # the terminal bar: tqdm.auto wants ipywidgets in notebooks
 
+from ..analysis.regions import region_bounds
 from ..errors import RecordingError
+from ..progress import Progress, as_progress, check_cancel
 from ..recording import iter_frame_chunks
 from .estimators import DEFAULT_METHOD, get_estimator
 
-__all__ = ["estimate_displacement", "DEFAULT_MARGIN"]
+__all__ = ["estimate_displacement", "iter_displacement", "DisplacementChunk", "frames_tensor", "DEFAULT_MARGIN"]
 
 #: Pixels of context measured around a region's bounding box (then discarded).
 DEFAULT_MARGIN = 32
-
-#: Runs shorter than this many seconds never show a progress bar.
-_PROGRESS_DELAY_S = 2.0
 
 
 def estimate_displacement(
@@ -36,7 +37,8 @@ def estimate_displacement(
     method=None,
     region=None,
     chunk_frames: int = 32,
-    progress: bool | None = None,
+    progress=None,
+    cancel: threading.Event | None = None,
     return_confidence: bool = False,
     margin: int = DEFAULT_MARGIN,
     device=None,
@@ -58,16 +60,20 @@ def estimate_displacement(
         A name from :func:`vibmag.flow.available_methods` (default
         ``"lucas-kanade"``), or an estimator module called as
         ``method(ref, moving)`` on (N, C, H, W) tensors.
-    region : box or boolean mask, optional
-        Where displacement is wanted: a box ``(y0, x0, y1, x1)``, half-open like
-        ``frames[y0:y1, x0:x1]``, or a boolean (y, x) mask. Only the bounding
-        box plus ``margin`` px of context is read and measured; pixels outside
-        the region are NaN ("not measured", unlike a measured 0).
+    region : mask, polygon or box, optional
+        Where displacement is wanted, as :func:`vibmag.region_mask`: a box
+        ``(y0, x0, y1, x1)``, half-open like ``frames[y0:y1, x0:x1]``, a
+        polygon of (y, x) vertices, or a (y, x) mask. Only the bounding box
+        plus ``margin`` px of context is read and measured; pixels outside the
+        region are NaN ("not measured", unlike a measured 0).
     chunk_frames : int
         Frames read and held in memory at a time.
-    progress : bool or None
-        Progress bar on stderr: None shows one only on a terminal and only once
-        the run has taken 2 s; True always; False never.
+    progress : callable, bool or None
+        ``progress(done, total)`` in frames; or a bar on stderr: None shows one
+        only on a terminal and only once the run has taken 2 s; True always;
+        False never.
+    cancel : threading.Event, optional
+        Set it from another thread to stop with :class:`vibmag.errors.CancelledError`.
     return_confidence : bool
         Also return the per-pixel confidence in [0, 1] (see below).
     margin : int
@@ -115,34 +121,27 @@ def estimate_displacement(
     if not isinstance(margin, Integral) or margin < 0:
         raise ValueError(f"margin must be a non-negative integer (px), got {margin!r}")
     n_time, height, width = (frames.sizes[d] for d in ("time", "y", "x"))
-    box, mask = _parse_region(region, (height, width))
+    box, inside = region_bounds(region, (height, width))
     work = _expand_box(box, margin, (height, width))
     estimator, method_name = _resolve_estimator(method, options)
-    device = torch.device("cpu") if device is None else torch.device(device)
 
     crop = ds[["frames"]].isel(y=slice(work[0], work[2]), x=slice(work[1], work[3]))
     keep = (slice(box[0] - work[0], box[2] - work[0]), slice(box[1] - work[1], box[3] - work[1]))
     displacement = np.full((n_time, 2, height, width), np.nan, dtype=np.float32)
     confidence = np.full((n_time, height, width), np.nan, dtype=np.float32) if return_confidence else None
 
-    ref_tensor = _to_tensor(_reference_frame(crop, reference, chunk_frames)[None], device)
-    tracker = _Tracker(estimator, ref_tensor, return_confidence)
-    with torch.no_grad(), tqdm(
-        total=n_time, desc="displacement", unit="frame", disable=_progress_disabled(progress), delay=_PROGRESS_DELAY_S
-    ) as bar:
-        for window, chunk in iter_frame_chunks(crop, chunk_frames):
-            for offset, frame in enumerate(_to_tensor(chunk, device)):
-                t = window.start + offset
-                flow, conf = tracker(frame[None])
-                displacement[t, :, box[0] : box[2], box[1] : box[3]] = flow[0][:, keep[0], keep[1]].cpu().numpy()
-                if confidence is not None:
-                    confidence[t, box[0] : box[2], box[1] : box[3]] = conf[0, 0][keep].cpu().numpy()
-                bar.update(1)
+    reference_frame = _reference_frame(crop, reference, chunk_frames)
+    with as_progress(progress, "displacement") as report:
+        for part in iter_displacement(crop, estimator, reference_frame, chunk_frames=chunk_frames, device=device,
+                                      return_confidence=return_confidence, progress=report, cancel=cancel):
+            t = part.window
+            displacement[t, :, box[0] : box[2], box[1] : box[3]] = part.flow[:, :, keep[0], keep[1]].cpu().numpy()
+            if confidence is not None:
+                confidence[t, box[0] : box[2], box[1] : box[3]] = part.confidence[:, 0][:, keep[0], keep[1]].cpu().numpy()
 
-    if mask is not None:
-        displacement[:, :, ~mask] = np.nan
-        if confidence is not None:
-            confidence[:, ~mask] = np.nan
+    displacement[:, :, ~inside] = np.nan
+    if confidence is not None:
+        confidence[:, ~inside] = np.nan
     result = _label(displacement, frames, ds.attrs, reference, method_name, options)
     if confidence is None:
         return result
@@ -154,6 +153,75 @@ def estimate_displacement(
         name="confidence",
     )
     return xr.Dataset({"displacement": result, "confidence": conf_da}, attrs=dict(result.attrs))
+
+
+@dataclass(frozen=True)
+class DisplacementChunk:
+    """One chunk of frames and its displacement against the reference, as :func:`iter_displacement` yields it."""
+
+    window: slice  # frames [start, stop) of the recording
+    frames: torch.Tensor  # (n, C, H, W) float32 intensities
+    flow: torch.Tensor  # (n, 2, H, W) px, x first
+    confidence: torch.Tensor | None  # (n, 1, H, W) in [0, 1], or None
+
+
+def iter_displacement(
+    ds: xr.Dataset,
+    estimator,
+    reference: np.ndarray,
+    *,
+    chunk_frames: int = 32,
+    batch_frames: int = 1,
+    return_confidence: bool = False,
+    device=None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[DisplacementChunk]:
+    """The one displacement loop: every frame of a recording against one reference, prepared once.
+
+    :func:`estimate_displacement`, :func:`vibmag.magnify`, the napari plugin
+    and the batch runner all measure through it.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A recording (or a crop of one), ``frames`` (time, y, x[, channel]).
+    estimator : torch.nn.Module or callable
+        Called ``estimator(ref, moving)`` on (N, C, H, W) tensors; if it has
+        ``prepare``/``track`` (Lucas-Kanade), the reference is prepared once.
+    reference : numpy.ndarray, shape (y, x) or (y, x, channel)
+        The reference frame, float32 intensities.
+    chunk_frames : int
+        Frames read at a time (one yielded chunk).
+    batch_frames : int
+        Frames measured in one estimator call (memory grows with it).
+    return_confidence : bool
+        Also give the per-pixel confidence.
+    device : torch device, optional
+        Where to compute (default CPU).
+    progress : callable, optional
+        ``progress(done, total)`` in frames, after each chunk.
+    cancel : threading.Event, optional
+        Checked before each chunk; :class:`vibmag.errors.CancelledError` when set.
+
+    Yields
+    ------
+    DisplacementChunk
+        In time order, computed without gradients.
+    """
+    device = torch.device("cpu") if device is None else torch.device(device)
+    tracker = _Tracker(estimator, frames_tensor(reference[None], device), return_confidence)
+    n_time = ds.sizes["time"]
+    for window, chunk in iter_frame_chunks(ds, chunk_frames):
+        check_cancel(cancel, "displacement")
+        frames = frames_tensor(chunk, device)
+        with torch.no_grad():
+            parts = [tracker(frames[i : i + batch_frames]) for i in range(0, frames.shape[0], batch_frames)]
+        flow = torch.cat([p[0] for p in parts])
+        confidence = torch.cat([p[1] for p in parts]) if return_confidence else None
+        yield DisplacementChunk(window, frames, flow, confidence)
+        if progress is not None:
+            progress(window.stop, n_time)
 
 
 class _Tracker:
@@ -186,27 +254,6 @@ def _frames_of(ds) -> xr.DataArray:
             f"frames must have dims ('time', 'y', 'x') or ('time', 'y', 'x', 'channel'), got {frames.dims}"
         )
     return frames
-
-
-def _parse_region(region, shape: tuple[int, int]):
-    """``(box, mask)``: the region's bounding box (y0, x0, y1, x1) and its boolean mask (or None for a box)."""
-    height, width = shape
-    if region is None:
-        return (0, 0, height, width), None
-    values = np.asarray(getattr(region, "values", region))
-    if values.dtype == bool:
-        if values.shape != shape:
-            raise ValueError(f"a region mask must have the frame shape {shape} (y, x), got {values.shape}")
-        rows, cols = np.flatnonzero(values.any(axis=1)), np.flatnonzero(values.any(axis=0))
-        if rows.size == 0:
-            raise ValueError("the region mask is empty")
-        return (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1), values
-    if values.shape != (4,) or not np.issubdtype(values.dtype, np.integer):
-        raise ValueError(f"region must be a box (y0, x0, y1, x1) of integers or a boolean (y, x) mask, got {region!r}")
-    y0, x0, y1, x1 = (int(v) for v in values)
-    if not (0 <= y0 < y1 <= height and 0 <= x0 < x1 <= width):
-        raise ValueError(f"region box {(y0, x0, y1, x1)} must satisfy 0 <= y0 < y1 <= {height}, 0 <= x0 < x1 <= {width}")
-    return (y0, x0, y1, x1), None
 
 
 def _expand_box(box, margin: int, shape: tuple[int, int]):
@@ -245,18 +292,11 @@ def _reference_frame(crop: xr.Dataset, reference, chunk_frames: int) -> np.ndarr
     return np.asarray(crop["frames"].isel(time=int(reference)).values, dtype=np.float32)
 
 
-def _to_tensor(frames: np.ndarray, device) -> torch.Tensor:
+def frames_tensor(frames: np.ndarray, device=None) -> torch.Tensor:
     """(n, y, x) or (n, y, x, channel) NumPy -> (n, C, y, x) float32 tensor."""
     tensor = torch.from_numpy(np.ascontiguousarray(frames))
     tensor = tensor.unsqueeze(1) if tensor.dim() == 3 else tensor.permute(0, 3, 1, 2)
     return tensor.to(device=device, dtype=torch.float32).contiguous()
-
-
-def _progress_disabled(progress) -> bool | None:
-    """tqdm's ``disable``: None lets tqdm hide the bar when stderr is not a terminal."""
-    if progress is None:
-        return None
-    return not progress
 
 
 def _label(displacement: np.ndarray, frames: xr.DataArray, attrs: dict, reference, method_name: str, options: dict):

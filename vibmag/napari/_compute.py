@@ -12,7 +12,6 @@ import atexit
 import contextlib
 import tempfile
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,9 @@ import numpy as np
 import xarray as xr
 
 import vibmag
-from vibmag.errors import CancelledError
+from vibmag import pipeline
+from vibmag.pipeline import band_around
+from vibmag.progress import Progress
 
 from ._regions import bounding_box
 
@@ -34,17 +35,13 @@ __all__ = [
     "magnify_recording",
 ]
 
-Progress = Callable[[int, int], None]
 #: About how many arrows the deflection-shape vectors layer draws (one every ``step`` px).
 _VECTORS = 400
 
 
 def measure_displacement(ds: xr.Dataset, *, region=None, chunk_frames: int = 16, progress: Progress | None = None,
                          cancel: threading.Event | None = None) -> xr.DataArray:
-    """:func:`vibmag.estimate_displacement` against frame 0, chunk by chunk, reporting progress.
-
-    Each chunk of frames is measured together with frame 0 as its reference,
-    so the result is the same as one call over the whole recording.
+    """:func:`vibmag.estimate_displacement` against frame 0, reporting progress and checking ``cancel`` per chunk.
 
     Parameters
     ----------
@@ -53,7 +50,7 @@ def measure_displacement(ds: xr.Dataset, *, region=None, chunk_frames: int = 16,
     region : box (y0, x0, y1, x1) or bool mask, optional
         Passed to :func:`vibmag.estimate_displacement` (outside it: NaN).
     chunk_frames : int
-        Frames per call (and per progress report).
+        Frames per chunk (and per progress report).
     progress, cancel
         As in :func:`vibmag.magnify`.
 
@@ -62,17 +59,8 @@ def measure_displacement(ds: xr.Dataset, *, region=None, chunk_frames: int = 16,
     xarray.DataArray
         ``displacement`` (time, component, y, x) in px, with the recording's time coordinate.
     """
-    n_time = ds.sizes["time"]
-    parts = []
-    for start in range(0, n_time, chunk_frames):
-        _check(cancel)
-        stop = min(start + chunk_frames, n_time)
-        chunk = ds.isel(time=[0, *range(start, stop)])
-        parts.append(vibmag.estimate_displacement(chunk, reference=0, region=region, progress=False).isel(time=slice(1, None)))
-        if progress is not None:
-            progress(stop, n_time)
-    _check(cancel)
-    return xr.concat(parts, "time", combine_attrs="override")
+    return vibmag.estimate_displacement(ds, reference=0, region=region, chunk_frames=chunk_frames,
+                                        progress=progress or False, cancel=cancel)
 
 
 @dataclass(frozen=True)
@@ -106,7 +94,7 @@ def suggest_bands(ds: xr.Dataset, region: np.ndarray | None = None, *, n: int = 
     amplitude = peaks["amplitude"].max([d for d in peaks["amplitude"].dims if d != "peak"])
     suggestions = []
     for f, a in zip(peaks["frequency"].values, amplitude.values):
-        low, high = max(f * (1 - relative_width), df), min(f * (1 + relative_width), nyquist - df)
+        low, high = band_around(float(f), df, nyquist, relative_width=relative_width)
         if high > low:
             suggestions.append(BandSuggestion(float(f), float(a), float(low), float(high)))
     return suggestions
@@ -201,16 +189,14 @@ def magnify_recording(ds: xr.Dataset, alpha: float, *, band=None, region=None, m
     result layer, and is deleted when Python exits (save the layer with the
     writer to keep it).
     """
-    from vibmag.pipeline import MEMORY_RESULT_BYTES, magnify
-
     output = None
-    if ds["frames"].size * 4 > MEMORY_RESULT_BYTES:
+    if ds["frames"].size * 4 > pipeline.MEMORY_RESULT_BYTES:
         folder = Path(tempfile.gettempdir()) / "vibmag-napari"
         folder.mkdir(exist_ok=True)
         output = Path(tempfile.mkstemp(suffix=".h5", dir=folder)[1])
         output.unlink()
         atexit.register(_remove_quietly, output)
-    return magnify(ds, alpha, band=band, region=region, method=method, adapt_steps=adapt_steps, output=output,
+    return pipeline.magnify(ds, alpha, band=band, region=region, method=method, adapt_steps=adapt_steps, output=output,
                    progress=progress, cancel=cancel)
 
 
@@ -218,8 +204,3 @@ def _remove_quietly(path: Path) -> None:
     """Delete a spilled result at exit; a file still locked (Windows) is left to the OS's temp clean-up."""
     with contextlib.suppress(OSError):
         path.unlink(missing_ok=True)
-
-
-def _check(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise CancelledError("cancelled")

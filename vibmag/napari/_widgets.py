@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel,
 
 from vibmag.errors import CancelledError
 from vibmag.pipeline import METHODS
+from vibmag.units import ureg
 
 from . import _compute
 from ._layers import image_pixel, recording_from_layer, result_layer_kwargs
@@ -213,7 +214,7 @@ class MagnifyWidget(_LayerForm):
     def run(self) -> None:
         """Magnify in a worker; the result becomes a new layer linked to the recording's."""
         image, ds, region = self._recording_and_region()
-        band = (f"{self.low.value!r} Hz", f"{self.high.value!r} Hz") if self.use_band.value else None
+        band = (ureg.Quantity(self.low.value, "Hz"), ureg.Quantity(self.high.value, "Hz")) if self.use_band.value else None
         job = partial(_compute.magnify_recording, ds, float(self.alpha.value), band=band, region=region,
                       method=self.method.value, adapt_steps=int(self.adapt_steps.value))
         self.task.run(lambda progress, cancel: job(progress=progress, cancel=cancel),

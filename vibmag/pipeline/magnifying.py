@@ -29,35 +29,40 @@ stays as recorded.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import dask
+import dask.array as da
 import numpy as np
 import torch
 import xarray as xr
 
-from . import __version__
-from .errors import CancelledError, OverwriteError, VibmagError
-from .recording import frame_rate_hz
-from .streaming import TemporalStore
+from .. import __version__
+from ..analysis import bandpass_values, check_band, region_mask
+from ..errors import MagnifyError, OverwriteError
+from ..flow import get_estimator, warp
+from ..flow.api import iter_displacement
+from ..flow.evidence import MotionEvidence
+from ..flow.filters import to_luminance
+from ..io import open_recording
+from ..io.hdf5 import save
+from ..magnification import adapt, load_model, magnify_pair
+from ..magnification.alpha import DEFAULT_TRANSITION, alpha_grid, with_region
+from ..magnification.classical import LinearEulerian, RieszPhase, TemporalFilter
+from ..progress import Progress, Ticker
+from ..recording import frame_rate_hz, lazy_time_chunks
+from ..streaming import TemporalStore
+from ..units import format_quantity, frequency_hz
 
 __all__ = ["magnify", "METHODS", "MagnifyError", "MotionEvidence", "DEFAULT_TRANSITION", "MEMORY_RESULT_BYTES"]
 
+#: The magnification methods, the self-supervised model first (the default).
 METHODS = ("flowmag", "lagrangian", "linear", "phase")
-#: Width (px) of the smooth alpha ramp inside a region's edge.
-DEFAULT_TRANSITION = 8.0
 #: Results up to this size (float32 frames) are returned in memory; larger ones need ``output=``.
 MEMORY_RESULT_BYTES = 1 * 2**30
-_LUMA = torch.tensor([0.299, 0.587, 0.114])
-
-
-class MagnifyError(VibmagError, ValueError):
-    """Bad arguments to :func:`magnify` (alpha, region, method, reference, output)."""
-
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -169,7 +174,7 @@ def magnify(
     plan = _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gate)
     _check_output(ds, plan, output, overwrite)
     runner, identity = _runner(method, ds, plan, model=model, adapt_steps=adapt_steps, flow_method=flow_method)
-    ticker = _Ticker(progress, cancel, total=plan.n_time * (2 if plan.band_hz or method in ("flowmag", "lagrangian") else 1))
+    ticker = Ticker(progress, cancel, total=plan.n_time * (2 if plan.band_hz or method in ("flowmag", "lagrangian") else 1), what="magnification")
     with _FrameSink(ds, workdir) as sink:
         extra = runner(ds, plan, sink, ticker, workdir)
         attrs = _provenance(ds, alpha, band, region, method, identity, plan, adapt_steps)
@@ -178,8 +183,6 @@ def magnify(
 
 def _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gate) -> _Plan:
     """Validate every argument that can be checked before work starts."""
-    from .analysis import check_band, region_mask
-
     if "frames" not in ds or ds["frames"].dims[:3] != ("time", "y", "x"):
         raise MagnifyError("magnify takes a recording Dataset with frames (time, y, x[, channel]); see vibmag.open_recording")
     n_time, height, width = (ds.sizes[d] for d in ("time", "y", "x"))
@@ -191,36 +194,10 @@ def _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gat
         raise MagnifyError(f"chunk_frames must be >= 1, got {chunk_frames}")
     rate = frame_rate_hz(ds)
     band_hz = None if band is None else check_band(band, rate, n_time=n_time)
-    alpha_grid = _alpha_grid(alpha, (height, width))
+    alpha_map = alpha_grid(alpha, (height, width))
     if region is not None:
-        mask = region_mask(ds, region).values
-        alpha_grid = 1.0 + (alpha_grid - 1.0) * _smooth_inside(mask > 0.5, transition)
-    return _Plan(alpha_grid.astype(np.float32), band_hz, rate, int(reference) % n_time, n_time, int(chunk_frames), bool(gate))
-
-
-def _alpha_grid(alpha, shape: tuple[int, int]) -> np.ndarray:
-    """A scalar or per-pixel alpha as a (H, W) float64 array; MagnifyError if not finite and > 0."""
-    values = np.asarray(alpha.values if isinstance(alpha, xr.DataArray) else alpha, dtype=np.float64)
-    if values.ndim not in (0, 2) or (values.ndim == 2 and values.shape != shape):
-        raise MagnifyError(f"alpha must be a number or a map shaped (y, x) = {shape}, got shape {values.shape}")
-    if not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise MagnifyError("alpha must be finite and > 0 everywhere (1 leaves motion as recorded)")
-    return np.broadcast_to(values, shape).copy()
-
-
-def _smooth_inside(inside: np.ndarray, transition: float) -> np.ndarray:
-    """Weight 0 outside a region rising as a raised cosine to 1 over ``transition`` px inside its edge."""
-    import scipy.ndimage
-
-    if transition < 0:
-        raise MagnifyError(f"transition must be >= 0 px, got {transition}")
-    if not inside.any():
-        raise MagnifyError("the region covers no pixel of the frame")
-    if transition == 0 or inside.all():
-        return inside.astype(np.float64)
-    distance = scipy.ndimage.distance_transform_edt(inside)
-    ramp = np.clip((distance - 0.5) / transition, 0.0, 1.0)
-    return np.where(inside, 0.5 - 0.5 * np.cos(np.pi * ramp), 0.0)
+        alpha_map = with_region(alpha_map, region_mask(ds, region).values > 0.5, transition)
+    return _Plan(alpha_map.astype(np.float32), band_hz, rate, int(reference) % n_time, n_time, int(chunk_frames), bool(gate))
 
 
 def _check_output(ds, plan: _Plan, output, overwrite: bool) -> None:
@@ -241,23 +218,6 @@ def _check_output(ds, plan: _Plan, output, overwrite: bool) -> None:
         raise MagnifyError(f"{path}: the folder {path.parent} does not exist")
 
 
-class _Ticker:
-    """Progress reports and cancellation checks between chunks."""
-
-    def __init__(self, progress: Progress | None, cancel: threading.Event | None, total: int):
-        self.progress, self.cancel, self.total, self.done = progress, cancel, total, 0
-
-    def check(self) -> None:
-        if self.cancel is not None and self.cancel.is_set():
-            raise CancelledError("magnification cancelled")
-
-    def advance(self, frames: int) -> None:
-        self.done += frames
-        if self.progress is not None:
-            self.progress(round(self.done), self.total)
-        self.check()
-
-
 class _FrameSink:
     """Magnified frames written chunk by chunk to a temporary float32 file."""
 
@@ -274,16 +234,9 @@ class _FrameSink:
         if output is None:
             frames = self.store.read(0, self.shape[0]).reshape(self.shape)
             return self._dataset(frames, attrs).assign(extra)
-        import dask.array as da
-
-        from .io.hdf5 import save
-        from .recording import lazy_time_chunks
-
         rows = lazy_time_chunks(self.shape[1:])
         blocks = [da.from_delayed(_delayed_read(self.store, s, min(s + rows, self.shape[0]), self.shape[1:]), shape=(min(rows, self.shape[0] - s),) + self.shape[1:], dtype=np.float32) for s in range(0, self.shape[0], rows)]
         save(self._dataset(da.concatenate(blocks), attrs).assign(extra), output, overwrite=overwrite)
-        from .io import open_recording
-
         return open_recording(output)
 
     def _dataset(self, frames, attrs: dict) -> xr.Dataset:
@@ -300,8 +253,6 @@ class _FrameSink:
 
 
 def _delayed_read(store: TemporalStore, start: int, stop: int, frame_shape: tuple):
-    import dask
-
     return dask.delayed(lambda: store.read(start, stop).reshape((stop - start,) + frame_shape))()
 
 
@@ -317,13 +268,6 @@ def _frames(ds: xr.Dataset, window: slice) -> torch.Tensor:
     return values[:, None] if values.dim() == 3 else values.permute(0, 3, 1, 2)
 
 
-def _luminance(frames: torch.Tensor) -> torch.Tensor:
-    """(n, C, H, W) -> (n, 1, H, W): the frames themselves (mono) or Rec. 601 luma (RGB)."""
-    if frames.shape[1] == 1:
-        return frames
-    return (frames[:, :3] * _LUMA.view(1, 3, 1, 1).to(frames)).sum(1, keepdim=True)
-
-
 def _to_numpy(frames: torch.Tensor) -> np.ndarray:
     """(n, C, H, W) tensor -> (n, H, W) or (n, H, W, C) array."""
     return frames[:, 0].numpy() if frames.shape[1] == 1 else frames.permute(0, 2, 3, 1).numpy()
@@ -335,12 +279,8 @@ def _to_numpy(frames: torch.Tensor) -> np.ndarray:
 def _runner(method: str, ds, plan: _Plan, *, model, adapt_steps: int, flow_method):
     """The function running ``method``, and a string identifying what did the work."""
     if method in ("linear", "phase"):
-        from .magnification.classical import LinearEulerian, RieszPhase
-
         algorithm = LinearEulerian() if method == "linear" else RieszPhase()
         return (lambda *args: _run_classical(algorithm, *args)), repr(algorithm)
-    from .flow import get_estimator
-
     estimator = get_estimator(flow_method)
     if method == "lagrangian":
         return (lambda *args: _run_displacement(estimator, _lagrangian_step, *args)), f"lagrangian warp, flow {flow_method or 'default'}"
@@ -349,7 +289,7 @@ def _runner(method: str, ds, plan: _Plan, *, model, adapt_steps: int, flow_metho
     return (lambda *args: _run_displacement(estimator, step, *args)), _model_identity(model, adapt_steps)
 
 
-def _run_classical(algorithm, ds, plan: _Plan, sink: _FrameSink, ticker: _Ticker, workdir) -> dict:
+def _run_classical(algorithm, ds, plan: _Plan, sink: _FrameSink, ticker: Ticker, workdir) -> dict:
     """Both passes of a classical magnifier, channel by channel; no extra variables."""
     alpha = torch.from_numpy(plan.alpha)
     reference = _frames(ds, slice(plan.reference, plan.reference + 1))[0]
@@ -371,10 +311,8 @@ def _run_classical(algorithm, ds, plan: _Plan, sink: _FrameSink, ticker: _Ticker
     return {}
 
 
-def _classical_features(algorithm, ds, plan: _Plan, reference: torch.Tensor, channel: int, ticker: _Ticker, workdir) -> TemporalStore:
+def _classical_features(algorithm, ds, plan: _Plan, reference: torch.Tensor, channel: int, ticker: Ticker, workdir) -> TemporalStore:
     """Pass 1 for one channel: every frame's features on disk, band-passed along time."""
-    from .magnification.classical import band_filter
-
     n_channels = reference.shape[0]
     n_features = algorithm.features(reference[channel][None], reference[channel]).shape[1]
     store = TemporalStore(plan.n_time, n_features, directory=workdir)
@@ -383,44 +321,42 @@ def _classical_features(algorithm, ds, plan: _Plan, reference: torch.Tensor, cha
             frames = _frames(ds, window)[:, channel]
             store.write(window.start, algorithm.features(frames, reference[channel]).numpy())
             ticker.advance((window.stop - window.start) / n_channels)
-        store.filter(band_filter(_band_strings(plan), plan.frame_rate_hz), cancel=ticker.cancel)
+        store.filter(_band_filter(plan), cancel=ticker.cancel)
     except BaseException:
         store.close()
         raise
     return store
 
 
-def _band_strings(plan: _Plan) -> tuple[str, str]:
-    """The plan's band edges as strings with units."""
-    return (f"{plan.band_hz[0]!r} Hz", f"{plan.band_hz[1]!r} Hz")
+def _band_filter(plan: _Plan) -> TemporalFilter:
+    """The plan's temporal filter: zero-phase band-pass along axis 0 (time) over ``plan.band_hz``."""
+    low, high = plan.band_hz
+    return lambda values: bandpass_values(values, low, high, plan.frame_rate_hz, axis=0)
 
 
 # --- displacement-based methods ------------------------------------------------------------------
 
 
-def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker: _Ticker, workdir) -> dict:
+def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker: Ticker, workdir) -> dict:
     """Pass 1: displacement of every frame (band-passed on disk); pass 2: ``step`` magnifies each chunk.
 
     Returns the ``motion_evidence`` map (gate) as an extra variable.
     """
-    from .magnification.classical import band_filter
-
     reference = _frames(ds, slice(plan.reference, plan.reference + 1))
-    ref_luma = _luminance(reference)
+    ref_luma = to_luminance(reference)
     height, width = reference.shape[-2:]
     evidence = MotionEvidence(ref_luma)
     with TemporalStore(plan.n_time, 2 * height * width, directory=workdir) as store:
-        for window in _chunks(plan):
-            frames = _luminance(_frames(ds, window))
+        for part in iter_displacement(ds[["frames"]], estimator, _to_numpy(reference)[0], chunk_frames=plan.chunk_frames,
+                                      batch_frames=plan.chunk_frames, cancel=ticker.cancel):
             with torch.no_grad():
-                flow = estimator(ref_luma.expand(frames.shape[0], -1, -1, -1), frames)
-                evidence.add(frames, flow)
-            store.write(window.start, flow.reshape(frames.shape[0], -1).numpy())
-            ticker.advance(window.stop - window.start)
+                evidence.add(to_luminance(part.frames), part.flow)
+            store.write(part.window.start, part.flow.reshape(part.flow.shape[0], -1).numpy())
+            ticker.advance(part.window.stop - part.window.start)
         gate = (evidence.weight() if plan.gate else np.ones((height, width))).astype(np.float32)
         alpha = torch.from_numpy(1.0 + (plan.alpha - 1.0) * gate)[None, None]
         if plan.band_hz is not None:
-            store.filter(band_filter(_band_strings(plan), plan.frame_rate_hz), cancel=ticker.cancel)
+            store.filter(_band_filter(plan), cancel=ticker.cancel)
         for window in _chunks(plan):
             frames = _frames(ds, window)
             selected = torch.from_numpy(store.read(window.start, window.stop)).view(-1, 2, height, width)
@@ -431,69 +367,13 @@ def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker
     return {"motion_evidence": (("y", "x"), gate, {"units": "1", "long_name": "weight of alpha - 1 (motion evidence)"})}
 
 
-class MotionEvidence:
-    """Per-pixel evidence that the estimated motion explains the frames better than no motion at all.
-
-    Over all frames, with ``S`` a Gaussian window of ``window`` px,
-    ``still = sum_t S[(I_t - I_0)^2]`` is the misfit of "nothing moved" and
-    ``moved = sum_t S[(I_t(p + d_t(p)) - I_0)^2]`` that of the estimated
-    displacement; ``improvement = 1 - moved / still``. Where the motion is
-    real and well measured it is large; on static background it is at most
-    what fitting a flow to sensor noise gains (a displacement leaked from a
-    moving neighbour makes it negative); where motion is buried in noise it is
-    small too. :meth:`weight` maps it to [0, 1] with a smooth step from
-    ``low`` to ``high``.
-
-    The default step (0.12 to 0.30) comes from measurement on vibmag.synthetic
-    object scenes (benchmarks/pipeline.py): static background >= 12 px from
-    moving objects had improvement 0.04 / 0.06 / 0.10 (median / 90th / 99th
-    percentile) at noise 1/255, while objects vibrating by 0.1-0.15 px had
-    0.28 / 0.37 / 0.50 (10th / 50th / 90th); at noise 3/255 such objects fall
-    to 0.09-0.17 and are mostly left unmagnified, their motion being near the
-    noise.
-    """
-
-    def __init__(self, reference: torch.Tensor, window: float = 3.0):
-        from .flow.filters import gaussian_kernel1d
-
-        self.reference = reference  # (1, 1, H, W)
-        self.kernel = gaussian_kernel1d(window)
-        self.still = torch.zeros(reference.shape[-2:], dtype=torch.float64)
-        self.moved = torch.zeros_like(self.still)
-
-    def add(self, frames: torch.Tensor, flow: torch.Tensor) -> None:
-        """Accumulate (n, 1, H, W) luminance frames and their (n, 2, H, W) displacement."""
-        from .flow import warp
-        from .flow.filters import separable_filter
-
-        def misfit(images):
-            return separable_filter((images - self.reference) ** 2, self.kernel).sum(dim=(0, 1)).double()
-
-        self.still += misfit(frames)
-        self.moved += misfit(warp(frames, flow))
-
-    def improvement(self) -> np.ndarray:
-        """(H, W) ``1 - moved / still`` (0 where nothing changed at all)."""
-        ratio = torch.where(self.still > 0, self.moved / self.still.clamp_min(1e-30), torch.ones_like(self.still))
-        return (1.0 - ratio).numpy()
-
-    def weight(self, low: float = 0.12, high: float = 0.30) -> np.ndarray:
-        """(H, W) weight in [0, 1] for ``alpha - 1``: a smooth step of :meth:`improvement` from ``low`` to ``high``."""
-        x = np.clip((self.improvement() - low) / (high - low), 0.0, 1.0)
-        return x * x * (3.0 - 2.0 * x)
-
-
 def _lagrangian_step(reference, frames, selected, alpha) -> torch.Tensor:
     """J(q) = I_t(q - (alpha - 1) * B(q)): the band motion made alpha times as large."""
-    from .flow import warp
-
     return warp(frames, -(alpha - 1.0) * selected)
 
 
 def _flowmag_model(model, ds, adapt_steps: int):
     """The Magnifier to use: the given or shipped one, test-time adapted if asked."""
-    from .magnification import adapt, load_model
-
     model = load_model() if model is None else model
     if adapt_steps:
         model = adapt(model, ds, steps=int(adapt_steps))
@@ -502,8 +382,6 @@ def _flowmag_model(model, ds, adapt_steps: int):
 
 def _flowmag_step(model):
     """Magnify a chunk with the generator given the selected displacement as its flow input."""
-    from .magnification import magnify_pair
-
     def step(reference, frames, selected, alpha) -> torch.Tensor:
         channels = [magnify_pair(model, reference[:, c : c + 1], frames[:, c : c + 1], alpha.expand(frames.shape[0], -1, -1, -1), flow=selected, confidence=torch.ones_like(selected[:, :1])) for c in range(frames.shape[1])]
         return torch.cat(channels, dim=1)
@@ -513,8 +391,6 @@ def _flowmag_step(model):
 
 def _model_identity(model, adapt_steps: int) -> str:
     """A short string saying which weights magnified (their hash) and whether they were adapted."""
-    import hashlib
-
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
@@ -529,7 +405,7 @@ def _provenance(ds, alpha, band, region, method, identity, plan: _Plan, adapt_st
     return {
         "alpha": float(alpha) if scalar else "per-pixel map",
         "alpha_max": float(plan.alpha.max()),
-        "band": None if band is None else [str(edge) for edge in band],
+        "band": None if band is None else [edge if isinstance(edge, str) else format_quantity(frequency_hz(edge), "Hz") for edge in band],
         "region": _describe_region(region),
         "method": method,
         "model": identity,
