@@ -26,6 +26,9 @@ def test_adapt_returns_a_new_model_and_leaves_the_original(recording, estimator)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert any(not torch.equal(before[k], v) for k, v in adapted.state_dict().items())
     assert [c[0] for c in calls] == [1, 2, 3] and adapted.metadata["adapted_steps"] == 3
+    assert calls == [(1, 3), (2, 3), (3, 3)]  # progress(done, total)
+    losses = adapted.metadata["adapted_losses"]
+    assert len(losses) == 3 and all(isinstance(v, float) and v == v for v in losses)
     assert not adapted.training
 
 
@@ -33,7 +36,7 @@ def test_adapt_is_cancellable_and_time_bounded(recording, estimator):
     model = randomised("flow")
     cancel = threading.Event()
     adapted = adapt(model, recording, steps=50, batch_size=1, crop=32, estimator=estimator,
-                    progress=lambda step, total, loss: cancel.set() if step == 2 else None, cancel=cancel)
+                    progress=lambda done, total: cancel.set() if done == 2 else None, cancel=cancel)
     assert adapted.metadata["adapted_steps"] == 2
     adapted = adapt(model, recording, steps=50, batch_size=1, crop=32, estimator=estimator, time_limit=0.0)
     assert adapted.metadata["adapted_steps"] == 0

@@ -49,13 +49,23 @@ def texture_error(
 ) -> torch.Tensor:
     """Predicted standard deviation (px) of a windowed flow estimate, (N, 1, H, W).
 
-    Args:
-        structure: window-averaged ``(gx^2, gx gy, gy^2)``, each (N, 1, H, W)
-            (window weights summing to 1).
-        residual_energy: window-averaged squared residual ``(warped - ref)^2``, (N, 1, H, W).
-        window: Gaussian window sigma (px); the window's effective area is 4 pi sigma^2.
-        noise_floor: smallest intensity noise assumed, so that noise-free flat
-            areas are still reported as unreliable.
+    Parameters
+    ----------
+    structure : tuple of torch.Tensor
+        Window-averaged ``(gx^2, gx gy, gy^2)``, each (N, 1, H, W)
+        (window weights summing to 1).
+    residual_energy : torch.Tensor, shape (N, 1, H, W)
+        Window-averaged squared residual ``(warped - ref)^2``.
+    window : float
+        Gaussian window sigma (px); the window's effective area is 4 pi sigma^2.
+    noise_floor : float
+        Smallest intensity noise assumed, so that noise-free flat
+        areas are still reported as unreliable.
+
+    Returns
+    -------
+    torch.Tensor, shape (N, 1, H, W)
+        Predicted standard deviation, px.
     """
     per_frame = residual_energy.flatten(1).median(dim=1).values.view(-1, 1, 1, 1)
     noise_var = torch.maximum(residual_energy, per_frame).mul(0.5).clamp_min(noise_floor**2)
@@ -79,7 +89,13 @@ def forward_backward_error(forward: torch.Tensor, backward: torch.Tensor) -> tor
 
 
 def confidence_from_error(error: torch.Tensor, tolerance: float) -> torch.Tensor:
-    """Map a predicted error (px) to a confidence in [0, 1]: ``1 / (1 + (error / tolerance)^2)``."""
+    """Map a predicted error (px) to a confidence in [0, 1]: ``1 / (1 + (error / tolerance)^2)``.
+
+    Raises
+    ------
+    ValueError
+        If ``tolerance`` is not positive.
+    """
     if tolerance <= 0:
         raise ValueError(f"tolerance must be positive (px), got {tolerance}")
     return 1.0 / (1.0 + (error / tolerance) ** 2)

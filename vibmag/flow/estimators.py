@@ -28,7 +28,13 @@ def available_methods() -> tuple[str, ...]:
 
 
 def get_estimator(method: str | None = None, **options) -> nn.Module:
-    """Build the estimator called ``method`` (default :data:`DEFAULT_METHOD`) with ``options``."""
+    """Build the estimator called ``method`` (default :data:`DEFAULT_METHOD`) with ``options``.
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is not one of :func:`available_methods`.
+    """
     name = DEFAULT_METHOD if method is None else method
     if name not in _ESTIMATORS:
         raise ValueError(f"unknown flow method {name!r}; expected one of {', '.join(available_methods())}")
@@ -38,7 +44,8 @@ def get_estimator(method: str | None = None, **options) -> nn.Module:
 def estimate_flow(ref: torch.Tensor, moving: torch.Tensor, *, method: str | None = None, **options) -> torch.Tensor:
     """Flow (N, 2, H, W) from ``ref`` to ``moving`` (each (N, C, H, W)) with the named estimator.
 
-    Convention:
-        ``moving(p + flow(p)) = ref(p)``; x component first; px.
+    Convention
+    ----------
+    ``moving(p + flow(p)) = ref(p)``; x component first; px.
     """
     return get_estimator(method, **options)(ref, moving)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -23,6 +24,8 @@ __all__ = [
     "separable_filter",
     "central_gradient",
     "to_luminance",
+    "to_luminance_array",
+    "LUMA_WEIGHTS",
 ]
 
 #: Weights of ITU-R BT.601 luma, as OpenCV's ``cvtColor(..., COLOR_RGB2GRAY)``.
@@ -82,20 +85,33 @@ def separable_filter(
 ) -> torch.Tensor:
     """Correlate every channel of ``x`` with ``kernel_x`` along x, then ``kernel_y`` along y.
 
-    Args:
-        x: images, shape (N, C, H, W).
-        kernel_x: odd number of taps, centred.
-        kernel_y: taps along y; default ``kernel_x``.
-        padding: ``"reflect"`` (mirror about the edge pixels, ``d c b | a b c d``,
-            repeated as often as the kernel needs), or ``"zeros"`` (the kernel is
-            truncated at the border, as in a windowed sum).
+    Parameters
+    ----------
+    x : torch.Tensor, shape (N, C, H, W)
+        Images.
+    kernel_x : tuple of float
+        Odd number of taps, centred.
+    kernel_y : tuple of float, optional
+        Taps along y; default ``kernel_x``.
+    padding : str
+        ``"reflect"`` (mirror about the edge pixels, ``d c b | a b c d``,
+        repeated as often as the kernel needs), or ``"zeros"`` (the kernel is
+        truncated at the border, as in a windowed sum).
 
-    Returns:
-        Filtered images, shape (N, C, H, W), same dtype.
+    Returns
+    -------
+    torch.Tensor, shape (N, C, H, W)
+        Filtered images, same dtype.
 
-    Convention:
-        Correlation, so an asymmetric kernel's tap i weighs the pixel at offset
-        i - radius. All kernels vibmag uses are symmetric.
+    Raises
+    ------
+    ValueError
+        If ``padding`` is neither ``"reflect"`` nor ``"zeros"``.
+
+    Convention
+    ----------
+    Correlation, so an asymmetric kernel's tap i weighs the pixel at offset
+    i - radius. All kernels vibmag uses are symmetric.
     """
     kernel_y = kernel_x if kernel_y is None else kernel_y
     if padding not in ("reflect", "zeros"):
@@ -157,6 +173,12 @@ def to_luminance(x: torch.Tensor) -> torch.Tensor:
 
     C = 1 is returned as is; C = 2 (grey + alpha) keeps channel 0; C = 3 (RGB)
     and C = 4 (RGBA, alpha ignored) are weighted with BT.601 luma weights.
+    :func:`to_luminance_array` is the same for channel-last NumPy arrays.
+
+    Raises
+    ------
+    ValueError
+        If C is not 1 to 4.
     """
     channels = x.shape[1]
     if channels == 1:
@@ -167,3 +189,24 @@ def to_luminance(x: torch.Tensor) -> torch.Tensor:
         r, g, b = LUMA_WEIGHTS
         return r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
     raise ValueError(f"expected 1 to 4 channels (grey, grey+alpha, RGB, RGBA), got {channels}")
+
+
+def to_luminance_array(values: np.ndarray) -> np.ndarray:
+    """:func:`to_luminance` for channel-last NumPy arrays: (..., C) -> (...).
+
+    C = 1 and C = 2 (grey + alpha) keep channel 0; C = 3 (RGB) and C = 4
+    (RGBA, alpha ignored) are weighted with :data:`LUMA_WEIGHTS`, computed in
+    the input's float type (float32 for integer input).
+
+    Raises
+    ------
+    ValueError
+        If the last axis does not hold 1 to 4 channels.
+    """
+    values = np.asarray(values)
+    channels = values.shape[-1] if values.ndim else 0
+    if channels in (1, 2):
+        return values[..., 0]
+    if channels in (3, 4):
+        return values[..., :3] @ np.asarray(LUMA_WEIGHTS, dtype=np.result_type(values.dtype, np.float32))
+    raise ValueError(f"expected 1 to 4 channels on the last axis (grey, grey+alpha, RGB, RGBA), got shape {values.shape}")

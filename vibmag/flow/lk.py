@@ -33,8 +33,9 @@ pre-smoothed (lower interpolation bias on sharp speckle), and pixels warped
 out of the frame are left out of the window sums. Large motions are reached
 through a Gaussian pyramid.
 
-Convention:
-    flow (N, 2, H, W), x first, px, with ``moving(p + flow(p)) = ref(p)``.
+Convention
+----------
+flow (N, 2, H, W), x first, px, with ``moving(p + flow(p)) = ref(p)``.
 """
 
 from __future__ import annotations
@@ -127,13 +128,14 @@ class LucasKanade(nn.Module):
     For many frames against one reference, :meth:`prepare` the reference once and
     :meth:`track` each moving frame.
 
-    Example:
-        >>> import torch
-        >>> from vibmag.flow import LucasKanade
-        >>> lk = LucasKanade(window=3.0)
-        >>> ref = torch.rand(1, 1, 64, 64)
-        >>> bool(lk(ref, ref).abs().max() < 1e-4)
-        True
+    Examples
+    --------
+    >>> import torch
+    >>> from vibmag.flow import LucasKanade
+    >>> lk = LucasKanade(window=3.0)
+    >>> ref = torch.rand(1, 1, 64, 64)
+    >>> bool(lk(ref, ref).abs().max() < 1e-4)
+    True
     """
 
     def __init__(self, **options):
@@ -161,8 +163,14 @@ class LucasKanade(nn.Module):
     def prepare(self, ref: torch.Tensor) -> PreparedReference:
         """Precompute the reference's pyramid, gradients and inverted structure tensors.
 
-        Args:
-            ref: (N, C, H, W) float32 or float64; N = 1 to share it among all moving frames.
+        Parameters
+        ----------
+        ref : torch.Tensor, shape (N, C, H, W)
+            float32 or float64; N = 1 to share it among all moving frames.
+
+        Returns
+        -------
+        PreparedReference
         """
         check_frame_pair(ref, ref)
         opts = self.options
@@ -362,47 +370,71 @@ def lucas_kanade(
 ):
     """Dense optical flow by coarse-to-fine Lucas-Kanade with B-spline warping.
 
-    Args:
-        ref: reference frames, (N, C, H, W) or (1, C, H, W) shared by all moving
-            frames; float32 or float64; C of 1 (grey), 2 (grey + alpha), 3 (RGB)
-            or 4 (RGBA), colour reduced to BT.601 luminance.
-        moving: frames to measure, (N, C, H, W), same dtype, C, H, W.
-        window: sigma (px) of the Gaussian window over which the flow is fitted,
-            at every pyramid level. Larger: less noise, less spatial detail. The
-            window's effective area is 4 pi window^2.
-        presmooth: sigma (px) of a Gaussian applied to both frames first; it
-            lowers the interpolation bias on sharp texture (0 disables).
-        max_motion: largest displacement (px) the pyramid is built for.
-        levels: pyramid levels; default from ``max_motion`` and the frame size.
-        iterations: Gauss-Newton steps per level, finest first; the last value
-            repeats for coarser levels.
-        smooth_base: fit each window to the flow's deviation from its smoothed
-            current estimate, not to the flow itself; removes the bias of a
-            translation-only window wherever the flow varies (strain, curvature).
-        damping: step damping as a fraction of the mean structure-tensor trace;
-            it does not change converged results on texture.
-        return_confidence: also return a per-pixel confidence in [0, 1] (not differentiable).
-        forward_backward: fold forward-backward consistency into the confidence
-            (computes a second, backward flow).
-        tolerance: predicted error (px) at which the confidence is 0.5.
-        noise_floor: smallest intensity noise the confidence assumes.
+    Parameters
+    ----------
+    ref : torch.Tensor, shape (N, C, H, W) or (1, C, H, W)
+        Reference frames, (1, C, H, W) shared by all moving
+        frames; float32 or float64; C of 1 (grey), 2 (grey + alpha), 3 (RGB)
+        or 4 (RGBA), colour reduced to BT.601 luminance.
+    moving : torch.Tensor, shape (N, C, H, W)
+        Frames to measure, same dtype, C, H, W.
+    window : float
+        Sigma (px) of the Gaussian window over which the flow is fitted,
+        at every pyramid level. Larger: less noise, less spatial detail. The
+        window's effective area is 4 pi window^2.
+    presmooth : float
+        Sigma (px) of a Gaussian applied to both frames first; it
+        lowers the interpolation bias on sharp texture (0 disables).
+    max_motion : float
+        Largest displacement (px) the pyramid is built for.
+    levels : int or None
+        Pyramid levels; default from ``max_motion`` and the frame size.
+    iterations : int or sequence of int
+        Gauss-Newton steps per level, finest first; the last value
+        repeats for coarser levels.
+    smooth_base : bool
+        Fit each window to the flow's deviation from its smoothed
+        current estimate, not to the flow itself; removes the bias of a
+        translation-only window wherever the flow varies (strain, curvature).
+    damping : float
+        Step damping as a fraction of the mean structure-tensor trace;
+        it does not change converged results on texture.
+    return_confidence : bool
+        Also return a per-pixel confidence in [0, 1] (not differentiable).
+    forward_backward : bool
+        Fold forward-backward consistency into the confidence
+        (computes a second, backward flow).
+    tolerance : float
+        Predicted error (px) at which the confidence is 0.5.
+    noise_floor : float
+        Smallest intensity noise the confidence assumes.
 
-    Returns:
-        flow (N, 2, H, W), x first, px; with ``return_confidence`` also a
-        confidence (N, 1, H, W). The flow is differentiable with respect to
+    Returns
+    -------
+    flow : torch.Tensor, shape (N, 2, H, W)
+        x first, px. The flow is differentiable with respect to
         both frames; any H, W >= 2 are accepted (frames are padded internally).
+    confidence : torch.Tensor, shape (N, 1, H, W)
+        With ``return_confidence`` (or ``forward_backward``) only.
 
-    Convention:
-        ``moving(p + flow(p)) = ref(p)``: flow(p) is where the point seen at
-        pixel p of ``ref`` has moved to in ``moving``. Pixel centres are at
-        integer coordinates.
+    Raises
+    ------
+    ValueError
+        If the frames or an option are invalid.
 
-    Example:
-        >>> import torch
-        >>> from vibmag.flow import lucas_kanade
-        >>> ref = torch.rand(2, 1, 48, 64)
-        >>> lucas_kanade(ref, ref).shape
-        torch.Size([2, 2, 48, 64])
+    Convention
+    ----------
+    ``moving(p + flow(p)) = ref(p)``: flow(p) is where the point seen at
+    pixel p of ``ref`` has moved to in ``moving``. Pixel centres are at
+    integer coordinates.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from vibmag.flow import lucas_kanade
+    >>> ref = torch.rand(2, 1, 48, 64)
+    >>> lucas_kanade(ref, ref).shape
+    torch.Size([2, 2, 48, 64])
     """
     estimator = LucasKanade(
         window=window,

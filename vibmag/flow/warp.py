@@ -22,8 +22,8 @@ __all__ = ["pixel_grid", "bspline_coefficients", "spline_gradient", "sample_bspl
 _BSPLINE_AT_PIXELS = (1.0 / 6.0, 4.0 / 6.0, 1.0 / 6.0)
 
 
-def pixel_grid(height: int, width: int, *, dtype: torch.dtype, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel-centre coordinates ``(x, y)``, each shaped (H, W)."""
+def pixel_grid(height: int, width: int, *, dtype: torch.dtype = torch.float32, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel-centre coordinates ``(x, y)``, each shaped (H, W); centres at integers."""
     y = torch.arange(height, dtype=dtype, device=device).view(height, 1).expand(height, width)
     x = torch.arange(width, dtype=dtype, device=device).view(1, width).expand(height, width)
     return x, y
@@ -57,21 +57,27 @@ def spline_gradient(coefficients: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 def sample_bspline(coefficients: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Evaluate cubic B-splines at ``p + flow(p)`` for every pixel p.
 
-    Args:
-        coefficients: (N, C, H, W), from :func:`bspline_coefficients`.
-        flow: (N, 2, H, W) in px, x first.
-
-    Returns:
-        (N, C, H, W): the interpolated image at the displaced positions.
-
     Each 4x4 cubic B-spline is evaluated with four bilinear fetches whose
     positions absorb the (all positive) spline weights (Sigg & Hadwiger,
     GPU Gems 2, ch. 20), so it costs four ``grid_sample`` lookups done in one
     call. Differentiable with respect to both arguments.
 
-    Convention:
-        Positions outside the image read the spline of the image mirrored
-        about its edge pixels.
+    Parameters
+    ----------
+    coefficients : torch.Tensor, shape (N, C, H, W)
+        From :func:`bspline_coefficients`.
+    flow : torch.Tensor, shape (N, 2, H, W)
+        In px, x first.
+
+    Returns
+    -------
+    torch.Tensor, shape (N, C, H, W)
+        The interpolated image at the displaced positions.
+
+    Convention
+    ----------
+    Positions outside the image read the spline of the image mirrored
+    about its edge pixels.
     """
     n, _, height, width = coefficients.shape
     base_x, base_y = pixel_grid(height, width, dtype=flow.dtype, device=flow.device)
@@ -115,28 +121,83 @@ def _normalized_grid(pos_x: torch.Tensor, pos_y: torch.Tensor, height: int, widt
     return torch.stack((gx, gy), dim=-1)
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor, *, interpolation: str = "bspline") -> torch.Tensor:
+def _reflect(pos: torch.Tensor, last: int) -> torch.Tensor:
+    """Reflect coordinates into [0, last] about the border pixel centres."""
+    if last == 0:
+        return torch.zeros_like(pos)
+    period = 2.0 * last
+    pos = torch.remainder(pos, period)
+    return torch.where(pos > last, period - pos, pos)
+
+
+def _bilinear_gather(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Bilinear ``image(p + flow(p))`` from explicitly gathered neighbours, positions in px (mirrored at the borders)."""
+    n, c, h, w = image.shape
+    gx, gy = pixel_grid(h, w, dtype=flow.dtype, device=flow.device)
+    x = _reflect(gx + flow[:, 0], w - 1)
+    y = _reflect(gy + flow[:, 1], h - 1)
+    x0 = x.detach().floor().clamp(0, w - 1)
+    y0 = y.detach().floor().clamp(0, h - 1)
+    wx = (x - x0).unsqueeze(1)
+    wy = (y - y0).unsqueeze(1)
+    x0, y0 = x0.long(), y0.long()
+    x1 = (x0 + 1).clamp(max=w - 1)
+    y1 = (y0 + 1).clamp(max=h - 1)
+    flat = image.reshape(n, c, h * w)
+
+    def fetch(yy, xx):
+        index = (yy * w + xx).view(n, 1, h * w).expand(n, c, h * w)
+        return flat.gather(2, index).view(n, c, h, w)
+
+    top = fetch(y0, x0) * (1 - wx) + fetch(y0, x1) * wx
+    bottom = fetch(y1, x0) * (1 - wx) + fetch(y1, x1) * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor, *, interpolation: str = "bspline", exact: bool = False) -> torch.Tensor:
     """Resample ``image`` at ``p + flow(p)``: the moving frame brought onto the reference grid.
 
-    Args:
-        image: (N, C, H, W) float tensor (the moving frame).
-        flow: (N, 2, H, W) in px, x first, with ``moving(p + flow(p)) = ref(p)``.
-        interpolation: ``"bspline"`` (cubic B-spline, exact at pixel centres and
-            the interpolator vibmag's estimators are matched to) or ``"bilinear"``.
+    Parameters
+    ----------
+    image : torch.Tensor, shape (N, C, H, W)
+        Float tensor (the moving frame).
+    flow : torch.Tensor, shape (N, 2, H, W)
+        In px, x first, with ``moving(p + flow(p)) = ref(p)``.
+    interpolation : str
+        ``"bspline"`` (cubic B-spline, exact at pixel centres and
+        the interpolator vibmag's estimators are matched to) or ``"bilinear"``.
+    exact : bool
+        Bilinear only: gather the four neighbours explicitly at positions
+        in px instead of calling ``grid_sample`` (which rescales positions to
+        [-1, 1] and back), so that a zero flow returns ``image`` bit for bit
+        and an integer flow moves pixels exactly. Same convention, equal to
+        the default bilinear warp up to float rounding; it is the warp of
+        :class:`vibmag.magnification.Magnifier`, where it makes alpha = 1 the
+        identity.
 
-    Returns:
-        (N, C, H, W): ``image(p + flow(p))``, which matches the reference frame
+    Returns
+    -------
+    torch.Tensor, shape (N, C, H, W)
+        ``image(p + flow(p))``, which matches the reference frame
         where the flow is right.
 
-    Convention:
-        Positions outside the image read the image mirrored about its edge pixels.
+    Raises
+    ------
+    ValueError
+        If the shapes do not fit, ``interpolation`` is unknown, or ``exact``
+        is asked of the B-spline warp.
 
-    Example:
-        >>> import torch
-        >>> from vibmag.flow import warp
-        >>> img = torch.rand(1, 1, 16, 16)
-        >>> torch.allclose(warp(img, torch.zeros(1, 2, 16, 16)), img, atol=1e-5)
-        True
+    Convention
+    ----------
+    Positions outside the image read the image mirrored about its edge pixels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from vibmag.flow import warp
+    >>> img = torch.rand(1, 1, 16, 16)
+    >>> torch.allclose(warp(img, torch.zeros(1, 2, 16, 16)), img, atol=1e-5)
+    True
     """
     if image.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2:
         raise ValueError(
@@ -147,8 +208,12 @@ def warp(image: torch.Tensor, flow: torch.Tensor, *, interpolation: str = "bspli
             f"image and flow must share N, H and W, got {tuple(image.shape)} and {tuple(flow.shape)}"
         )
     if interpolation == "bspline":
+        if exact:
+            raise ValueError("exact=True is a bilinear option: use interpolation='bilinear'")
         return sample_bspline(bspline_coefficients(image), flow)
     if interpolation == "bilinear":
+        if exact:
+            return _bilinear_gather(image, flow)
         height, width = image.shape[-2:]
         base_x, base_y = pixel_grid(height, width, dtype=flow.dtype, device=flow.device)
         grid = _normalized_grid(base_x + flow[:, 0], base_y + flow[:, 1], height, width)

@@ -4,7 +4,9 @@ The copy is trained on pairs (frame 0, frame i) of the recording with the same
 self-supervised losses as training (Adam, lr 1e-4, alpha drawn log-uniform,
 light augmentation: random crops and flips shared by both frames). The model
 passed in is never modified. Work is bounded by ``steps`` and
-``time_limit``, reports progress, and stops early when ``cancel`` is set.
+``time_limit``, reports progress as ``progress(done, total)`` steps, and
+stops early when ``cancel`` is set; the loss of every step is kept in the
+adapted copy's ``metadata["adapted_losses"]``.
 """
 
 from __future__ import annotations
@@ -17,18 +19,31 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from ..flow.filters import to_luminance_array
+from .infer import resolve_flow
 from .losses import FlowMagLoss, flow_and_confidence
 from .model import Magnifier
+from .train import train_step
 
 __all__ = ["adapt", "recording_pairs"]
 
 
 def recording_pairs(ds, *, reference: int = 0, max_pairs: int | None = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(i0, frames)``: the reference frame (H, W) and up to ``max_pairs`` other frames (P, H, W), luminance."""
+    """``(i0, frames)``: the reference frame (H, W) and up to ``max_pairs`` other frames (P, H, W), luminance.
+
+    Colour frames (time, y, x, channel) are reduced to BT.601 luminance
+    (:func:`vibmag.flow.filters.to_luminance_array`), as the magnifier and
+    the flow estimators read them.
+
+    Raises
+    ------
+    ValueError
+        If the recording has fewer than 2 frames or another shape.
+    """
     frames = ds["frames"] if hasattr(ds, "__getitem__") and not isinstance(ds, np.ndarray) else ds
     values = np.asarray(getattr(frames, "values", frames), dtype=np.float32)
     if values.ndim == 4:
-        values = values.mean(-1)
+        values = to_luminance_array(values)
     if values.ndim != 3 or values.shape[0] < 2:
         raise ValueError(f"adapt needs a recording of at least 2 frames shaped (time, y, x[, channel]), got {values.shape}")
     others = np.array([i for i in range(values.shape[0]) if i != reference])
@@ -50,45 +65,70 @@ def adapt(
     reference: int = 0,
     estimator=None,
     seed: int = 0,
-    progress: Callable[[int, int, float], object] | None = None,
+    progress: Callable[[int, int], object] | None = None,
     cancel: threading.Event | None = None,
     max_pairs: int | None = 64,
 ) -> Magnifier:
     """A copy of ``model`` fine-tuned on ``ds`` with the self-supervised losses.
 
-    Args:
-        model: the magnifier to start from (left unchanged).
-        ds: a recording Dataset (``frames`` (time, y, x[, channel])) or a (T, H, W) array.
-        steps: optimiser steps (at most).
-        time_limit: seconds (at most); None for no limit.
-        lr: Adam learning rate (the paper's 1e-4).
-        batch_size: pairs per step.
-        crop: side of the square crops, px (smaller frames are used whole).
-        alpha_range: alpha is drawn log-uniform in this range.
-        reference: index of the reference frame I0.
-        estimator: frozen flow callable (default vibmag.flow's).
-        seed: seeds crops, flips and alphas.
-        progress: called ``progress(step, steps, loss)`` after every step.
-        cancel: a ``threading.Event``; when set, adaptation stops after the current step.
+    Parameters
+    ----------
+    model : Magnifier
+        The magnifier to start from (left unchanged).
+    ds : xarray.Dataset or numpy.ndarray
+        A recording Dataset (``frames`` (time, y, x[, channel])) or a (T, H, W) array.
+    steps : int
+        Optimiser steps (at most).
+    time_limit : float or None
+        Seconds (at most); None for no limit.
+    lr : float
+        Adam learning rate (the paper's 1e-4).
+    batch_size : int
+        Pairs per step.
+    crop : int
+        Side of the square crops, px (smaller frames are used whole).
+    alpha_range : (float, float)
+        Alpha is drawn log-uniform in this range.
+    reference : int
+        Index of the reference frame I0.
+    estimator : callable, optional
+        Frozen flow callable (default vibmag.flow's).
+    seed : int
+        Seeds crops, flips and alphas.
+    progress : callable, optional
+        Called ``progress(done, total)`` after every step (``done`` steps
+        of ``total = steps``).
+    cancel : threading.Event, optional
+        When set, adaptation stops after the current step.
+    max_pairs : int or None
+        Frames paired with the reference (drawn by ``seed``); None for all.
 
-    Returns:
-        The adapted copy, in eval mode, with ``metadata["adapted_steps"]``.
+    Returns
+    -------
+    Magnifier
+        The adapted copy, in eval mode, with ``metadata["adapted_steps"]``
+        (steps done) and ``metadata["adapted_losses"]`` (the total loss of
+        each step, floats).
 
-    Examples:
-        >>> import vibmag
-        >>> from vibmag.synthetic import object_scene
-        >>> ds = object_scene((32, 32), n_frames=3, seed=1)
-        >>> model = vibmag.load_model()
-        >>> adapted = vibmag.adapt(model, ds, steps=1, batch_size=1)
-        >>> adapted.metadata["adapted_steps"], adapted is model
-        (1, False)
+    Raises
+    ------
+    ValueError
+        If ``steps`` is negative or the recording has fewer than 2 frames.
+
+    Examples
+    --------
+    >>> import vibmag
+    >>> from vibmag.synthetic import object_scene
+    >>> ds = object_scene((32, 32), n_frames=3, seed=1)
+    >>> model = vibmag.load_model()
+    >>> adapted = vibmag.adapt(model, ds, steps=1, batch_size=1)
+    >>> adapted.metadata["adapted_steps"], adapted is model
+    (1, False)
     """
-    from .infer import resolve_flow
-
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     adapted = copy.deepcopy(model)
-    adapted.metadata = {**getattr(model, "metadata", {}), "adapted_steps": 0}
+    adapted.metadata = {**getattr(model, "metadata", {}), "adapted_steps": 0, "adapted_losses": []}
     if steps == 0:
         return adapted.eval()
     device = next(adapted.parameters()).device
@@ -131,15 +171,11 @@ def adapt(
             cfs.append(c)
         i0, it, flow, conf = (torch.stack(v) for v in (i0s, its, fls, cfs))
         alpha = torch.from_numpy(np.exp(rng.uniform(*np.log(alpha_range), size=batch_size)).astype(np.float32)).to(device).view(-1, 1, 1, 1)
-        adapted.train()
-        magnified = adapted(i0, it, alpha, flow=flow, confidence=conf)
-        terms = loss_fn(i0, it, magnified, alpha, flow_input=flow, confidence=conf)
-        optimizer.zero_grad(set_to_none=True)
-        terms.total.backward()
-        optimizer.step()
+        terms = train_step(adapted, loss_fn, optimizer, i0, it, alpha, flow=flow, confidence=conf)
+        adapted.metadata["adapted_losses"].append(terms.value)
         done = step + 1
         if progress is not None:
-            progress(done, steps, terms.value)
+            progress(done, steps)
     adapted.metadata["adapted_steps"] = done
     for p in adapted.parameters():
         p.requires_grad_(model_requires_grad(model))

@@ -40,6 +40,11 @@ import numpy as np
 import scipy.ndimage
 import torch
 
+from .. import sample_data
+from ..flow.filters import to_luminance_array
+from ..synthetic import Mode, object_scene, vibrating_plate
+from .losses import flow_only
+
 __all__ = [
     "passes_motion_filter",
     "PairPool",
@@ -199,8 +204,6 @@ class Augment:
 
 
 def _object_pairs(n: int, size: int, seed: int):
-    from ..synthetic import object_scene
-
     def render(rng):
         n_obj = int(rng.integers(1, 7))
         motion = [tuple(_random_shift(rng, 0.02, 2.0)) for _ in range(n_obj)]
@@ -212,8 +215,6 @@ def _object_pairs(n: int, size: int, seed: int):
 
 
 def _plate_pairs(n: int, size: int, seed: int):
-    from ..synthetic import Mode, vibrating_plate
-
     def render(rng):
         modes = [
             Mode("50 Hz", float(np.exp(rng.uniform(np.log(0.02), np.log(2.0)))), direction=float(rng.uniform(0, 360)),
@@ -246,7 +247,7 @@ def _random_shift(rng: np.random.Generator, low: float, high: float) -> np.ndarr
 
 
 def _natural_images() -> list[np.ndarray]:
-    try:
+    try:  # scikit-image is in the optional 'train' extra: imported only when natural pairs are made
         import skimage.data
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("natural-image training pairs need scikit-image (pip install 'vibmag[train]')") from exc
@@ -254,7 +255,7 @@ def _natural_images() -> list[np.ndarray]:
     for name in NATURAL_IMAGES:
         img = np.asarray(getattr(skimage.data, name)(), dtype=np.float64)
         if img.ndim == 3:
-            img = img[..., :3] @ np.array([0.299, 0.587, 0.114])
+            img = to_luminance_array(img)
         images.append((img / (255.0 if img.max() > 1.0 else 1.0)).astype(np.float64))
     return images
 
@@ -309,9 +310,6 @@ def _natural_pairs(n: int, size: int, seed: int):
 
 def _recording_pairs(n: int, size: int, seed: int, estimator):
     """(frame 0, frame i) crops of the shipped recordings that pass the filter by the estimator's flow."""
-    from .. import sample_data
-    from .losses import flow_only
-
     rng = np.random.default_rng([seed, _SOURCE_STREAMS["recordings"]])
     candidates = []
     for name in RECORDINGS:

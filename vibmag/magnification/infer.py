@@ -23,9 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import xarray as xr
 
+from .. import flow as vflow
+from ..analysis import region_mask
 from ..errors import VibmagError
-from .losses import flow_and_confidence
+from .alpha import DEFAULT_TRANSITION, with_region
+from .losses import flow_and_confidence, freeze
 from .model import Magnifier, expand_alpha
 
 __all__ = [
@@ -42,8 +46,6 @@ __all__ = [
 
 WEIGHTS_FORMAT = "vibmag-magnifier-weights"
 WEIGHTS_FILE = "flowmag.pt"
-#: Width (px) of the ramp from alpha = 1 at a region's edge to the full alpha inside it.
-DEFAULT_TRANSITION = 8.0
 _TILE = 512  # tile side for frames larger than this (px)
 _OVERLAP = 32  # overlap of neighbouring tiles (px), blended linearly
 
@@ -105,13 +107,14 @@ def resolve_flow(spec=None):
     ``None`` or ``"vibmag"``: vibmag.flow's default estimator; a name from
     ``vibmag.flow.available_methods()``; ``"module:attribute"`` (a class is
     instantiated without arguments); or any callable, returned as is.
-    """
-    from .losses import freeze
 
+    Raises
+    ------
+    ValueError
+        If ``spec`` names no estimator.
+    """
     if callable(spec):
         return freeze(spec)
-    from .. import flow as vflow
-
     if spec is None or spec == "vibmag":
         return freeze(vflow.get_estimator())
     if spec in vflow.available_methods():
@@ -214,16 +217,36 @@ def magnify_pair(
 ) -> torch.Tensor:
     """Magnify ``it`` against ``i0``: J = G(I0, It, alpha), (N, C, H, W) float32.
 
-    Args:
-        model: a :class:`Magnifier` (e.g. from :func:`load_model`).
-        i0: reference, (1 or N, C, H, W) tensor.
-        it: frames to magnify, (N, C, H, W) tensor.
-        alpha: a number, (N,), (H, W) or (N, 1, H, W) per-pixel map.
-        estimator: flow callable for the ``"flow"`` variant and for repeated
-            application (default :func:`resolve_flow`).
-        flow: F(I0, It) (N, 2, H, W) px if already computed (first application only).
-        confidence: its confidence (N, 1, H, W) in [0, 1] (default 1).
+    Parameters
+    ----------
+    model : Magnifier
+        E.g. from :func:`load_model`.
+    i0 : torch.Tensor, shape (1 or N, C, H, W)
+        Reference.
+    it : torch.Tensor, shape (N, C, H, W)
+        Frames to magnify.
+    alpha : float or torch.Tensor
+        A number, (N,), (H, W) or (N, 1, H, W) per-pixel map.
+    estimator : callable, optional
+        Flow callable for the ``"flow"`` variant and for repeated
+        application (default :func:`resolve_flow`).
+    flow : torch.Tensor, shape (N, 2, H, W), optional
+        F(I0, It) px if already computed (first application only).
+    confidence : torch.Tensor, shape (N, 1, H, W), optional
+        Its confidence in [0, 1] (default 1).
 
+    Returns
+    -------
+    torch.Tensor, shape (N, C, H, W)
+        J, float32.
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` is negative or not finite somewhere.
+
+    Notes
+    -----
     Alpha above ``model.max_alpha`` is reached by ``k`` applications of
     ``alpha ** (1 / k)``, each against I0. The flow input of each later
     application is the estimator's F(I0, J) or, where ``flow`` was given
@@ -270,17 +293,33 @@ def magnify_frames(
 ) -> np.ndarray:
     """Magnify every frame of ``frames`` against ``frames[reference]``.
 
-    Args:
-        frames: (T, H, W) or (T, H, W, C) array (intensities in [0, 1]).
-        alpha: number or (H, W) per-pixel map (see :func:`alpha_map`).
-        flows: optional precomputed F(I0, It) (T, 2, H, W) px, e.g. a
-            band-passed displacement, used by the ``"flow"`` variant in place
-            of the estimator's (their confidence is then taken as 1).
-        progress: called as ``progress(done, total)`` after each batch.
-        clip: clip the result to [0, 1].
+    Parameters
+    ----------
+    model : Magnifier
+        E.g. from :func:`load_model`.
+    frames : array-like, shape (T, H, W) or (T, H, W, C)
+        Intensities in [0, 1].
+    alpha : float or array-like, shape (H, W)
+        Number or per-pixel map (see :func:`alpha_map`).
+    reference : int
+        Index of the reference frame I0.
+    estimator : callable, optional
+        Flow callable (default :func:`resolve_flow`).
+    flows : torch.Tensor, shape (T, 2, H, W), optional
+        Precomputed F(I0, It) px, e.g. a
+        band-passed displacement, used by the ``"flow"`` variant in place
+        of the estimator's (their confidence is then taken as 1).
+    batch_size : int
+        Frames per application of the network.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each batch.
+    clip : bool
+        Clip the result to [0, 1].
 
-    Returns:
-        Array shaped like ``frames``, float32. The reference frame is
+    Returns
+    -------
+    numpy.ndarray
+        Shaped like ``frames``, float32. The reference frame is
         returned unchanged.
     """
     device = next(model.parameters()).device
@@ -319,36 +358,35 @@ def _alpha_for(alpha, n: int, like: torch.Tensor):
 def alpha_map(shape, alpha, region=None, *, transition: float = DEFAULT_TRANSITION) -> np.ndarray:
     """A per-pixel magnification map: ``alpha`` inside ``region``, exactly 1 outside.
 
-    Args:
-        shape: ``(H, W)`` of the frames.
-        alpha: number or (H, W) array.
-        region: as :func:`vibmag.region_mask`: boolean/float mask, polygon
-            vertices ``[(y, x), ...]``, box ``(y0, x0, y1, x1)``, or None (whole frame).
-        transition: width (px) of a raised-cosine ramp *inside* the region,
-            from 1 at its edge to the full alpha (default
-            :data:`DEFAULT_TRANSITION`, 8 px); 0 gives a hard edge.
+    Parameters
+    ----------
+    shape : (int, int)
+        ``(H, W)`` of the frames.
+    alpha : float or array-like, shape (H, W)
+        Number or (H, W) array.
+    region : optional
+        As :func:`vibmag.region_mask`: boolean/float mask, polygon
+        vertices ``[(y, x), ...]``, box ``(y0, x0, y1, x1)``, or None (whole frame).
+    transition : float
+        Width (px) of a raised-cosine ramp *inside* the region,
+        from 1 at its edge to the full alpha (default
+        :data:`DEFAULT_TRANSITION`, 8 px); 0 gives a hard edge
+        (:func:`vibmag.magnification.alpha.with_region`).
 
-    Returns:
-        (H, W) float32 array.
+    Returns
+    -------
+    numpy.ndarray, shape (H, W)
+        float32.
+
+    Raises
+    ------
+    vibmag.errors.MagnifyError
+        If the region covers no pixel, or ``transition`` is negative.
     """
-    import scipy.ndimage
-    import xarray as xr
-
-    from ..analysis import region_mask
-
     h, w = int(shape[0]), int(shape[1])
     alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (h, w))
     if region is None:
         return np.array(alpha, dtype=np.float32)
     grid = xr.DataArray(np.zeros((h, w)), dims=("y", "x"))
-    mask = region_mask(grid, region).values
-    inside = mask > 0.5
-    if transition > 0:
-        distance = scipy.ndimage.distance_transform_edt(inside)  # px from the nearest outside pixel centre
-        ramp = np.clip((distance - 0.5) / transition, 0.0, 1.0)
-        weight = np.where(inside, 0.5 - 0.5 * np.cos(np.pi * ramp), 0.0)
-        if not np.any(~inside):
-            weight = np.ones((h, w))
-    else:
-        weight = inside.astype(np.float64)
-    return (1.0 + (alpha - 1.0) * weight).astype(np.float32)
+    inside = region_mask(grid, region).values > 0.5
+    return with_region(alpha, inside, transition).astype(np.float32)

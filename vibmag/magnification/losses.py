@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
+
+from ..flow.warp import warp
 
 __all__ = [
     "FlowFn",
@@ -96,18 +97,24 @@ def flow_only(estimator, ref: torch.Tensor, moving: torch.Tensor) -> torch.Tenso
 def warp_bilinear(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """``image(p + flow(p))`` by bilinear ``grid_sample`` with reflection padding (the paper's warp).
 
-    Args:
-        image: (N, C, H, W); flow: (N, 2, H, W) px, x first.
+    ``vibmag.flow.warp(image, flow, interpolation="bilinear")``.
+
+    Parameters
+    ----------
+    image : torch.Tensor, shape (N, C, H, W)
+    flow : torch.Tensor, shape (N, 2, H, W)
+        px, x first.
+
+    Returns
+    -------
+    torch.Tensor, shape (N, C, H, W)
+
+    Raises
+    ------
+    ValueError
+        If image and flow are not (N, C, H, W) and (N, 2, H, W) on one grid.
     """
-    if image.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2 or image.shape[0] != flow.shape[0] or image.shape[-2:] != flow.shape[-2:]:
-        raise ValueError(f"expected image (N, C, H, W) and flow (N, 2, H, W) on one grid, got {tuple(image.shape)} and {tuple(flow.shape)}")
-    n, _, h, w = image.shape
-    ys = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, h, 1)
-    xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w)
-    gx = (xs + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
-    gy = (ys + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack((gx, gy), dim=-1)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
+    return warp(image, flow, interpolation="bilinear")
 
 
 def _mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -149,13 +156,18 @@ class LossTerms:
 class FlowMagLoss:
     """Total loss ``mag_weight * L_mag + color_weight * L_color`` with a frozen flow estimator in the loop.
 
-    Args:
-        estimator: any callable ``(ref, moving) -> flow`` (N, 2, H, W), x first,
-            differentiable w.r.t. ``moving``; frozen here (:func:`freeze`).
-        mag_weight: weight of L_mag, 1.0 as in the paper.
-        color_weight: weight of L_color, 10.0 as in the paper.
-        confidence_mask: weight both terms per pixel by the confidence of
-            F(I0, It) (an option; off by default, the paper has none).
+    Parameters
+    ----------
+    estimator : callable
+        Any callable ``(ref, moving) -> flow`` (N, 2, H, W), x first,
+        differentiable w.r.t. ``moving``; frozen here (:func:`freeze`).
+    mag_weight : float
+        Weight of L_mag, 1.0 as in the paper.
+    color_weight : float
+        Weight of L_color, 10.0 as in the paper.
+    confidence_mask : bool
+        Weight both terms per pixel by the confidence of
+        F(I0, It) (an option; off by default, the paper has none).
     """
 
     def __init__(self, estimator: FlowFn, *, mag_weight: float = MAG_WEIGHT, color_weight: float = COLOR_WEIGHT, confidence_mask: bool = False):

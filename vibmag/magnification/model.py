@@ -29,6 +29,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..flow.filters import to_luminance
+from ..flow.warp import pixel_grid
+from ..flow.warp import warp as _warp
+
 __all__ = ["Magnifier", "alpha_encoding", "warp", "pixel_grid", "VARIANTS"]
 
 VARIANTS = ("flow", "images")
@@ -38,15 +42,25 @@ _FLOW_SCALE = 2.0  # px -> network input units (sub-pixel motions become O(0.1 .
 def alpha_encoding(alpha: torch.Tensor, n_sin: int = 16) -> torch.Tensor:
     """Per-pixel features of a magnification map.
 
-    Args:
-        alpha: (N, 1, H, W) magnification factors (>= 0).
-        n_sin: number of sinusoidal channels ``sin(2 pi alpha / lambda_k)``
-            with ``lambda_k`` log-spaced over ``2**-3 .. 2**7`` (the paper's
-            encoding, fewer channels).
+    Parameters
+    ----------
+    alpha : torch.Tensor, shape (N, 1, H, W)
+        Magnification factors (>= 0).
+    n_sin : int
+        Number of sinusoidal channels ``sin(2 pi alpha / lambda_k)``
+        with ``lambda_k`` log-spaced over ``2**-3 .. 2**7`` (the paper's
+        encoding, fewer channels).
 
-    Returns:
-        (N, n_sin + 2, H, W): the sinusoids, ``log2(alpha) / 4`` and
+    Returns
+    -------
+    torch.Tensor, shape (N, n_sin + 2, H, W)
+        The sinusoids, ``log2(alpha) / 4`` and
         ``1 - 1 / alpha`` (both 0 at alpha = 1).
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` is not shaped (N, 1, H, W).
     """
     if alpha.dim() != 4 or alpha.shape[1] != 1:
         raise ValueError(f"alpha must be shaped (N, 1, H, W), got {tuple(alpha.shape)}")
@@ -59,61 +73,28 @@ def alpha_encoding(alpha: torch.Tensor, n_sin: int = 16) -> torch.Tensor:
     return torch.cat(feats, dim=1)
 
 
-def pixel_grid(height: int, width: int, *, dtype=torch.float32, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixel-centre coordinates ``(x, y)`` each (H, W); centres at integers."""
-    y = torch.arange(height, dtype=dtype, device=device).view(height, 1).expand(height, width)
-    x = torch.arange(width, dtype=dtype, device=device).view(1, width).expand(height, width)
-    return x, y
-
-
-def _reflect(pos: torch.Tensor, last: int) -> torch.Tensor:
-    """Reflect coordinates into [0, last] about the border pixel centres."""
-    if last == 0:
-        return torch.zeros_like(pos)
-    period = 2.0 * last
-    pos = torch.remainder(pos, period)
-    return torch.where(pos > last, period - pos, pos)
-
-
 def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Bilinear backward warp ``image(p + flow(p))`` with reflection at borders.
 
-    Args:
-        image: (N, C, H, W).
-        flow: (N, 2, H, W) px, x first.
+    ``vibmag.flow.warp(image, flow, interpolation="bilinear", exact=True)``.
 
-    Returns:
-        (N, C, H, W).
+    Parameters
+    ----------
+    image : torch.Tensor, shape (N, C, H, W)
+    flow : torch.Tensor, shape (N, 2, H, W)
+        px, x first.
 
-    Convention:
-        Samples are gathered explicitly (not with ``grid_sample``) so that a
-        zero flow returns ``image`` exactly, bit for bit; that is what makes
-        alpha = 1 the identity of :class:`Magnifier`.
+    Returns
+    -------
+    torch.Tensor, shape (N, C, H, W)
+
+    Convention
+    ----------
+    Samples are gathered explicitly (not with ``grid_sample``) so that a
+    zero flow returns ``image`` exactly, bit for bit; that is what makes
+    alpha = 1 the identity of :class:`Magnifier`.
     """
-    if image.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2:
-        raise ValueError(f"expected image (N, C, H, W) and flow (N, 2, H, W), got {tuple(image.shape)} and {tuple(flow.shape)}")
-    if image.shape[0] != flow.shape[0] or image.shape[-2:] != flow.shape[-2:]:
-        raise ValueError(f"image and flow must share N, H, W, got {tuple(image.shape)} and {tuple(flow.shape)}")
-    n, c, h, w = image.shape
-    gx, gy = pixel_grid(h, w, dtype=flow.dtype, device=flow.device)
-    x = _reflect(gx + flow[:, 0], w - 1)
-    y = _reflect(gy + flow[:, 1], h - 1)
-    x0 = x.detach().floor().clamp(0, w - 1)
-    y0 = y.detach().floor().clamp(0, h - 1)
-    wx = (x - x0).unsqueeze(1)
-    wy = (y - y0).unsqueeze(1)
-    x0, y0 = x0.long(), y0.long()
-    x1 = (x0 + 1).clamp(max=w - 1)
-    y1 = (y0 + 1).clamp(max=h - 1)
-    flat = image.reshape(n, c, h * w)
-
-    def fetch(yy, xx):
-        index = (yy * w + xx).view(n, 1, h * w).expand(n, c, h * w)
-        return flat.gather(2, index).view(n, c, h, w)
-
-    top = fetch(y0, x0) * (1 - wx) + fetch(y0, x1) * wx
-    bottom = fetch(y1, x0) * (1 - wx) + fetch(y1, x1) * wx
-    return top * (1 - wy) + bottom * wy
+    return _warp(image, flow, interpolation="bilinear", exact=True)
 
 
 class _Block(nn.Sequential):
@@ -160,25 +141,38 @@ class _UNet(nn.Module):
 class Magnifier(nn.Module):
     """Self-supervised motion magnifier G(I0, It, alpha) -> J.
 
-    Args:
-        variant: ``"flow"`` (the network also sees the frozen flow estimate
-            F(I0, It) and its confidence and corrects the field it implies) or
-            ``"images"`` (the paper's inputs: the two frames and alpha only).
-        widths: channel widths of the U-Net levels.
-        n_sin: sinusoidal alpha channels (:func:`alpha_encoding`).
-        max_alpha: the largest alpha seen in training; inference beyond it
-            applies the model repeatedly (:mod:`vibmag.magnification.infer`).
-        flow_smoothing: sigma (px) of the confidence-weighted Gaussian
-            smoothing of the input flow (flow variant; 0 disables).
+    Parameters
+    ----------
+    variant : str
+        ``"flow"`` (the network also sees the frozen flow estimate
+        F(I0, It) and its confidence and corrects the field it implies) or
+        ``"images"`` (the paper's inputs: the two frames and alpha only).
+    widths : tuple of int
+        Channel widths of the U-Net levels.
+    n_sin : int
+        Sinusoidal alpha channels (:func:`alpha_encoding`).
+    max_alpha : float
+        The largest alpha seen in training; inference beyond it
+        applies the model repeatedly (:mod:`vibmag.magnification.infer`).
+    flow_smoothing : float
+        Sigma (px) of the confidence-weighted Gaussian
+        smoothing of the input flow (flow variant; 0 disables).
 
-    Shapes:
-        ``i0`` (N or 1, C, H, W), ``it`` (N, C, H, W), float in [0, 1]; ``alpha``
-        a number, (N,) or (N, 1, H, W). The network reads the channel mean;
-        the field and the residual apply to every channel. The U-Net runs
-        at half resolution on space-to-depth packed frames (so no detail is
-        lost) and returns a half-resolution field (upsampled bilinearly) and
-        a full-resolution residual (depth-to-space). Any H, W works;
-        multiples of ``2 ** len(widths)`` avoid resampling seams.
+    Raises
+    ------
+    ValueError
+        If ``variant`` is not one of :data:`VARIANTS`.
+
+    Shapes
+    ------
+    ``i0`` (N or 1, C, H, W), ``it`` (N, C, H, W), float in [0, 1]; ``alpha``
+    a number, (N,) or (N, 1, H, W). The network reads the BT.601 luminance
+    (:func:`vibmag.flow.filters.to_luminance`: C = 1 as is, C = 2 channel 0,
+    C = 3 or 4 RGB weighted); the field and the residual apply to every channel. The U-Net runs
+    at half resolution on space-to-depth packed frames (so no detail is
+    lost) and returns a half-resolution field (upsampled bilinearly) and
+    a full-resolution residual (depth-to-space). Any H, W works;
+    multiples of ``2 ** len(widths)`` avoid resampling seams.
     """
 
     def __init__(
@@ -225,10 +219,28 @@ class Magnifier(nn.Module):
     ) -> torch.Tensor:
         """The magnified frame J, (N, C, H, W).
 
-        ``flow`` = F(I0, It) (N, 2, H, W) px and ``confidence`` (N, 1, H, W)
-        in [0, 1] are required by the ``"flow"`` variant (compute them with
-        :func:`vibmag.magnification.losses.flow_and_confidence`); a missing
-        confidence counts as 1.
+        Parameters
+        ----------
+        i0 : torch.Tensor, shape (1 or N, C, H, W)
+            The reference frame I0.
+        it : torch.Tensor, shape (N, C, H, W)
+            The frames It to magnify.
+        alpha : float or torch.Tensor
+            A number, (N,), (H, W) or (N or 1, 1, H or 1, W or 1).
+        flow : torch.Tensor, shape (N, 2, H, W), optional
+            F(I0, It) in px, required by the ``"flow"`` variant (compute it
+            with :func:`vibmag.magnification.losses.flow_and_confidence`).
+        confidence : torch.Tensor, shape (N, 1, H, W), optional
+            Its confidence in [0, 1]; a missing confidence counts as 1.
+
+        Returns
+        -------
+        torch.Tensor, shape (N, C, H, W)
+
+        Raises
+        ------
+        ValueError
+            If a shape does not fit, or the ``"flow"`` variant gets no flow.
         """
         if it.dim() != 4:
             raise ValueError(f"it must be shaped (N, C, H, W), got {tuple(it.shape)}")
@@ -244,8 +256,8 @@ class Magnifier(nn.Module):
         # the network runs at half resolution: images are space-to-depth packed (no detail lost),
         # the smooth inputs (alpha, flow, confidence) are averaged
         ph, pw = h % 2, w % 2
-        g0 = _pad_even(i0.mean(1, keepdim=True).expand(n, 1, h, w), ph, pw)
-        gt = _pad_even(it.mean(1, keepdim=True), ph, pw)
+        g0 = _pad_even(to_luminance(i0).expand(n, 1, h, w), ph, pw)
+        gt = _pad_even(to_luminance(it), ph, pw)
         images = F.pixel_unshuffle(torch.cat([g0, gt, 4.0 * (gt - g0)], dim=1), 2)
         inputs = [images, alpha_encoding(F.avg_pool2d(_pad_even(alpha, ph, pw), 2), self.n_sin)]
         if self.uses_flow:

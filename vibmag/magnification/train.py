@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from .data import Augment, PairPool, PoolConfig, build_pool
+from .infer import WEIGHTS_FORMAT, ModelFileError, resolve_flow
 from .losses import FlowMagLoss, flow_and_confidence
 from .model import Magnifier
 
@@ -52,10 +53,17 @@ def model_inputs(model: Magnifier, estimator, i0: torch.Tensor, it: torch.Tensor
         return flow_and_confidence(estimator, i0, it)
 
 
-def train_step(model: Magnifier, loss_fn: FlowMagLoss, optimizer: torch.optim.Optimizer, i0, it, alpha):
-    """One optimiser step on a batch; returns the :class:`LossTerms`."""
+def train_step(model: Magnifier, loss_fn: FlowMagLoss, optimizer: torch.optim.Optimizer, i0, it, alpha, *, flow=None, confidence=None):
+    """One optimiser step on a batch; returns the :class:`LossTerms`.
+
+    ``flow`` and ``confidence`` are F(I0, It) (N, 2, H, W) px and its
+    confidence (N, 1, H, W) where already computed (test-time adaptation cuts
+    them from whole-frame flows); by default they are computed here, without
+    gradient.
+    """
     model.train()
-    flow, confidence = model_inputs(model, loss_fn.estimator, i0, it)
+    if flow is None:
+        flow, confidence = model_inputs(model, loss_fn.estimator, i0, it)
     magnified = model(i0, it, alpha, flow=flow, confidence=confidence)
     terms = loss_fn(i0, it, magnified, alpha, flow_input=flow, confidence=confidence)
     optimizer.zero_grad(set_to_none=True)
@@ -140,8 +148,6 @@ def save_checkpoint(path, model: Magnifier, optimizer, step: int, config: dict) 
 
 def load_checkpoint(path, *, device="cpu"):
     """``(model, optimizer_state, step, config)`` from a checkpoint written by :func:`save_checkpoint`."""
-    from .infer import ModelFileError
-
     path = Path(path)
     try:
         state = torch.load(path, map_location=device, weights_only=True)
@@ -158,8 +164,6 @@ def load_checkpoint(path, *, device="cpu"):
 
 def export_weights(model: Magnifier, path, *, metadata: dict | None = None) -> Path:
     """Write the shipped-weights file read by :func:`vibmag.magnify.load_model` (state dict + JSON metadata)."""
-    from .infer import WEIGHTS_FORMAT
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
@@ -229,8 +233,6 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 def main(argv=None) -> int:
     """Run ``vibmag train`` with ``argv`` (a list of strings, or an argparse Namespace)."""
-    from .infer import resolve_flow
-
     args = argv if isinstance(argv, argparse.Namespace) else get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     log.setLevel(logging.INFO)  # also when the vibmag CLI configured logging first
