@@ -13,7 +13,7 @@ DataArray accessor, which delegates to these functions.
 from . import accessor  # noqa: F401  (registers DataArray.vib)
 from .conversions import to_physical, with_rpm
 from .errors import AnalysisError, BandError, RegionError
-from .filters import bandpass, bandpass_values, bandstop, check_band, highpass, lowpass
+from .filters import band_filter, bandpass, bandpass_values, bandstop, check_band, highpass, lowpass
 from .regions import as_region, orbit, region_bounds, region_from_text, region_mask, waveform
 from .shapes import deflection_shape, mac, shape_magnitude, shape_phase
 from .spectra import find_peaks, spectrum
@@ -25,6 +25,7 @@ __all__ = [
     "bandstop",
     "check_band",
     "bandpass_values",
+    "band_filter",
     "spectrum",
     "find_peaks",
     "region_mask",

@@ -34,7 +34,7 @@ from ..units import frequency_hz
 from ._labels import accepts_quantified, float_dtype, over_time, require_finite, sampling_rate_hz
 from .errors import AnalysisError, BandError
 
-__all__ = ["bandpass", "lowpass", "highpass", "bandstop", "check_band", "bandpass_values"]
+__all__ = ["bandpass", "lowpass", "highpass", "bandstop", "check_band", "bandpass_values", "band_filter"]
 
 _METHODS = ("butter", "fir")
 _PADTYPES = ("odd", "even", "constant", None)
@@ -291,6 +291,20 @@ def bandpass_values(values: np.ndarray, low_hz: float, high_hz: float, frame_rat
     padlen = _check_padding(design, values.shape[axis], "odd", None, "bandpass")
     moved = np.moveaxis(values, axis, -1)
     return np.moveaxis(_zero_phase(moved, design=design, padtype="odd", padlen=padlen, what="bandpass"), -1, axis)
+
+
+def band_filter(low_hz: float, high_hz: float, frame_rate_hz: float, *, order: int = 4, axis: int = 0):
+    """:func:`bandpass_values` over one band as a temporal filter: a function of the samples alone.
+
+    What the magnifiers take as their ``temporal`` filter, and what
+    :class:`vibmag.streaming.TemporalStore` applies tile by tile.
+
+    Returns
+    -------
+    callable
+        ``f(values) -> filtered values``, time along ``axis``, same shape.
+    """
+    return lambda values: bandpass_values(values, low_hz, high_hz, frame_rate_hz, order=order, axis=axis)
 
 
 def _as_band_list(bands) -> list[tuple]:

@@ -18,7 +18,7 @@ them):
 
 :func:`linear_magnify` and :func:`phase_magnify` chain them for clips in
 memory. ``temporal`` is any function filtering an array along its first
-(time) axis, e.g. a zero-phase band-pass (:func:`band_filter`); ``None``
+(time) axis, e.g. a zero-phase band-pass (:func:`vibmag.analysis.band_filter`); ``None``
 takes the whole change relative to the reference frame (the static two-frame
 mode: frame 1 magnified against frame 0).
 
@@ -41,28 +41,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import xarray as xr
 
 from .pyramid import blur, gaussian_pyramid, laplacian_pyramid, max_levels, reconstruct
 
-__all__ = ["LinearEulerian", "RieszPhase", "linear_magnify", "phase_magnify", "band_filter", "TemporalFilter"]
+__all__ = ["LinearEulerian", "RieszPhase", "linear_magnify", "phase_magnify", "TemporalFilter"]
 
 #: Filters an array along axis 0 (time); same shape out.
 TemporalFilter = Callable[[np.ndarray], np.ndarray]
-
-
-def band_filter(band: tuple, frame_rate_hz: float, *, order: int = 4) -> TemporalFilter:
-    """A temporal filter (along axis 0) that is :func:`vibmag.bandpass` over ``band`` = (low, high)."""
-    from ..analysis import bandpass
-
-    low, high = band
-
-    def apply(values: np.ndarray) -> np.ndarray:
-        dims = ("time",) + tuple(f"axis{i}" for i in range(1, values.ndim))
-        series = xr.DataArray(values, dims=dims, attrs={"frame_rate": f"{frame_rate_hz!r} Hz"})
-        return bandpass(series, low, high, order=order).values
-
-    return apply
 
 
 def _flatten(bands: list[torch.Tensor]) -> torch.Tensor:

@@ -41,7 +41,7 @@ import torch
 import xarray as xr
 
 from .. import __version__
-from ..analysis import bandpass_values, check_band, region_mask
+from ..analysis import band_filter, check_band, region_mask
 from ..errors import MagnifyError, OverwriteError
 from ..flow import get_estimator, warp
 from ..flow.api import iter_displacement
@@ -330,8 +330,7 @@ def _classical_features(algorithm, ds, plan: _Plan, reference: torch.Tensor, cha
 
 def _band_filter(plan: _Plan) -> TemporalFilter:
     """The plan's temporal filter: zero-phase band-pass along axis 0 (time) over ``plan.band_hz``."""
-    low, high = plan.band_hz
-    return lambda values: bandpass_values(values, low, high, plan.frame_rate_hz, axis=0)
+    return band_filter(*plan.band_hz, plan.frame_rate_hz)
 
 
 # --- displacement-based methods ------------------------------------------------------------------
