@@ -22,7 +22,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import RecordingError, RecordingNotFoundError
+import h5py
+
+from ..errors import RecordingError, RecordingNotFoundError, VibmagError
+from ..io import open_recording
+from ..io.hdf5 import is_vibmag_file
 from .settings import InputSettings, SettingsError
 
 __all__ = ["Recording", "RecordingProblem", "expand_inputs", "file_names", "inspect_file", "inspect_task", "HDF5_SUFFIXES"]
@@ -131,10 +135,6 @@ def inspect_file(path: str, base: str, options: InputSettings) -> list[Recording
         If the file is not HDF5, is corrupt, or holds no recording (for a file
         not written by vibmag: no dataset path given, or none matches it).
     """
-    import h5py
-
-    from ..io.hdf5 import is_vibmag_file
-
     file = Path(path)
     if not file.is_file():
         raise RecordingNotFoundError(f"{file}: no such file")
@@ -159,8 +159,6 @@ def inspect_task(path: str, base: str, options: InputSettings) -> list[Recording
     Bad input is not worth retrying, nor a worker's error log; anything else
     (a bug, a lost file system) still raises.
     """
-    from ..errors import VibmagError
-
     try:
         return inspect_file(path, base, options)
     except VibmagError as exc:
@@ -169,8 +167,6 @@ def inspect_task(path: str, base: str, options: InputSettings) -> list[Recording
 
 def _own_recordings(f) -> list[str | None]:
     """A vibmag file's recordings: the root (None) if it holds frames, else every group that does."""
-    import h5py
-
     if isinstance(f.get("frames"), h5py.Dataset):
         return [None]
     found = []
@@ -180,8 +176,6 @@ def _own_recordings(f) -> list[str | None]:
 
 def _foreign_datasets(f, file: Path, pattern: str | None) -> list[str]:
     """Paths of the frames datasets of a foreign file matching ``pattern`` (3-D or 4-D datasets)."""
-    import h5py
-
     candidates: list[str] = []
     f.visititems(lambda name, item: candidates.append("/" + name) if isinstance(item, h5py.Dataset) and item.ndim in (3, 4) else None)
     listing = ", ".join(candidates[:10]) or "none"
@@ -201,9 +195,6 @@ def _match(path: list[str], pattern: list[str]) -> bool:
 
 def _open_one(name: str, file: Path, dataset: str | None, options: InputSettings, stat) -> Recording | RecordingProblem:
     """Open one recording lazily to check it and read its size and rate."""
-    from ..errors import VibmagError
-    from ..io import open_recording
-
     try:
         ds = open_recording(file, dataset=dataset, frame_rate=options.frame_rate, pixel_size=options.pixel_size, bit_depth=options.bit_depth)
     except VibmagError as exc:

@@ -20,14 +20,17 @@ import contextlib
 import dataclasses
 import datetime
 import hashlib
+import importlib.util
 import logging
 import os
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import RecordingError
+from ..files import atomic_path
 from .display import BatchDisplay
 from .inputs import Recording, RecordingProblem, expand_inputs, file_names, inspect_file, inspect_task
 from .settings import BatchSettings, load_settings, parse_settings
@@ -223,7 +226,7 @@ def _quiet(name: str, level: int):
 @contextlib.contextmanager
 def _connect(scheduler: str | None, n_workers: int | None):
     """A Dask client of the scheduler at ``scheduler``, or of a new LocalCluster."""
-    try:
+    try:  # imported here: dask.distributed is the optional extra vibmag[dask]
         from distributed import Client, LocalCluster
     except ImportError:
         raise BatchError("vibmag batch runs on dask.distributed: pip install 'vibmag[dask]'") from None
@@ -258,8 +261,6 @@ def _clients(scheduler, n_workers, Client, LocalCluster):
 
 
 def _has_bokeh() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("bokeh") is not None
 
 
@@ -287,7 +288,7 @@ class _Batch:
         self.files_dir = None
 
     def run(self, files: list[Path]) -> list[Outcome]:
-        from distributed import as_completed
+        from distributed import as_completed  # the optional extra vibmag[dask]; _connect has checked it is installed
 
         bases = file_names(files)
         pending = as_completed(loop=self.client.loop)
@@ -416,9 +417,7 @@ class _Batch:
 
     def _failed(self, key: tuple, name: str, path: str, dataset, error, trace=None) -> None:
         """Record a failed recording (unless that would replace a complete result, kept unless overwriting)."""
-        import traceback as tb
-
-        text = "".join(tb.format_tb(trace)) if trace is not None and not isinstance(trace, str) else (trace or "")
+        text = "".join(traceback.format_tb(trace)) if trace is not None and not isinstance(trace, str) else (trace or "")
         message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         logger.error("%s failed: %s%s", name, message, f"\n{text}" if text else "")
         before = self.existing.get(name)
@@ -447,10 +446,6 @@ def _error_of(future) -> tuple:
 
 def _write_atomically(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file renamed into place."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

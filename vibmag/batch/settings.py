@@ -46,6 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UnitError, VibmagError
+from ..flow import available_methods
+from ..units import parse_quantity
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
 
 __all__ = [
     "BatchSettings",
@@ -123,8 +130,6 @@ def _number(minimum: float, *, exclusive: bool = True) -> Callable:
 
 def _quantity(kind: str) -> Callable:
     def check(value) -> str:
-        from ..units import parse_quantity
-
         if not isinstance(value, str):
             raise _Bad(f"expected {kind} with its unit as a string (e.g. {_EXAMPLES[kind]!r}), got {_describe(value)}")
         try:
@@ -151,8 +156,6 @@ def _choice(choices: tuple) -> Callable:
 
 
 def _flow_method(value) -> str:
-    from ..flow import available_methods
-
     return _choice(available_methods())(value)
 
 
@@ -376,13 +379,12 @@ def read_settings_file(path) -> dict:
     suffix = path.suffix.lower()
     text = path.read_text(encoding="utf-8")
     if suffix == ".toml":
-        toml = _toml_module()
         try:
-            return toml.loads(text)
-        except toml.TOMLDecodeError as exc:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: not valid TOML: {exc}") from None
     if suffix in (".yaml", ".yml"):
-        import yaml
+        import yaml  # here, not at the top: PyYAML is no declared dependency (dask brings it); only YAML settings need it
 
         try:
             data = yaml.safe_load(text)
@@ -390,16 +392,6 @@ def read_settings_file(path) -> dict:
             raise SettingsError(f"{path}: not valid YAML: {exc}") from None
         return {} if data is None else data
     raise SettingsError(f"{path}: settings files are .toml, .yaml or .yml, not {suffix or 'extensionless'}")
-
-
-def _toml_module():
-    if sys.version_info >= (3, 11):
-        import tomllib
-
-        return tomllib
-    import tomli
-
-    return tomli
 
 
 def load_settings(path=None, **sections: Mapping) -> BatchSettings:

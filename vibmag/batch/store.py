@@ -29,11 +29,15 @@ import logging
 import os
 import shutil
 import time
-import uuid
 from pathlib import Path
+
+import h5py
+import xarray as xr
 
 from .. import __version__
 from ..errors import OverwriteError, VibmagError
+from ..files import atomic_path
+from ..io.hdf5 import FILE_MARKER, is_vibmag_file, save
 
 __all__ = ["ResultsStore", "BatchError", "read_results_table"]
 
@@ -59,8 +63,6 @@ class ResultsStore:
         self._last_merge_seconds = 0.0
 
     def __enter__(self) -> ResultsStore:
-        from ..io.hdf5 import is_vibmag_file
-
         if self.path.suffix.lower() not in (".h5", ".hdf5"):
             raise BatchError(f"{self.path}: the results file must be .h5 or .hdf5")
         if not self.path.parent.is_dir():
@@ -122,8 +124,6 @@ class ResultsStore:
 
     def put(self, name: str, dataset) -> None:
         """Store one recording's group (complete or failed); merged into the results file soon after."""
-        from ..io.hdf5 import save
-
         self.parts.mkdir(exist_ok=True)
         part = self.parts / f"{name}.h5"
         save(dataset, part, group=name, overwrite=True)
@@ -138,16 +138,11 @@ class ResultsStore:
 
     def merge(self) -> None:
         """Merge the pending parts into the results file, atomically (see the module docstring)."""
-        from ..io.hdf5 import FILE_MARKER
-
         if not self._pending:
             return
-        import h5py
-
         start = time.monotonic()
-        tmp = self.path.with_name(f".{self.path.name}.merge-{uuid.uuid4().hex}.tmp")
         merged = []
-        try:
+        with atomic_path(self.path, suffix=".merge.tmp") as tmp:  # .<name>.<hex>.merge.tmp: see _remove_stale_temporaries
             if self.path.exists():
                 shutil.copy2(self.path, tmp)
             for part in self._pending:
@@ -157,9 +152,6 @@ class ResultsStore:
                 dst.attrs[FILE_MARKER] = __version__
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
         for part in merged:
             part.unlink(missing_ok=True)
         self._pending = [p for p in self._pending if p not in merged]
@@ -176,9 +168,6 @@ def _append_part(part: Path, target: Path) -> None:
     copied with h5py: HDF5's object copy leaves the netCDF dimension-scale
     references pointing into the source file.
     """
-    import h5py
-    import xarray as xr
-
     with h5py.File(part, "r") as src:
         (name,) = [key for key in src if isinstance(src[key], h5py.Group)]
     if target.exists():
@@ -198,8 +187,6 @@ def read_results_table(path) -> list[dict]:
     Reads with plain h5py (decoding vibmag's ``json:`` attributes), so it is
     cheap even for large results files.
     """
-    import h5py
-
     rows = []
     with h5py.File(path, "r") as f:
         for name in sorted(f):

@@ -13,7 +13,12 @@ import numpy as np
 
 from ..errors import RecordingError, RecordingNotFoundError
 from ..recording import lazy_time_chunks, make_recording
+from .cine import read_cine
+from .frames import read_frames
+from .hdf5 import read_hdf5
 from .lazy import lazy_from_file
+from .photron import read_photron
+from .video import read_video
 
 __all__ = ["open_recording", "read_npy", "VIDEO_SUFFIXES", "IMAGE_SUFFIXES"]
 
@@ -71,52 +76,29 @@ def open_recording(source, *, frame_rate=None, pixel_size=None, dataset=None, bi
         return _open_array(source, frame_rate=frame_rate, pixel_size=pixel_size, bit_depth=bit_depth)
     text = os.fspath(source)
     if any(char in text for char in "*?["):
-        return _reader("frames")(text, frame_rate=_required_rate(frame_rate, text), pixel_size=pixel_size, bit_depth=bit_depth)
+        return read_frames(text, frame_rate=_required_rate(frame_rate, text), pixel_size=pixel_size, bit_depth=bit_depth)
     path = Path(text)
     if path.is_dir():
-        return _reader("frames")(path, frame_rate=_required_rate(frame_rate, path), pixel_size=pixel_size, bit_depth=bit_depth)
+        return read_frames(path, frame_rate=_required_rate(frame_rate, path), pixel_size=pixel_size, bit_depth=bit_depth)
     if not path.exists():
         raise RecordingNotFoundError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
     if suffix in (".cih", ".cihx", ".mraw"):
-        return _reader("photron")(path, frame_rate=frame_rate, pixel_size=pixel_size)
+        return read_photron(path, frame_rate=frame_rate, pixel_size=pixel_size)
     if suffix in HDF5_SUFFIXES:
-        return _reader("hdf5")(path, dataset=dataset, frame_rate=frame_rate, pixel_size=pixel_size, bit_depth=bit_depth)
+        return read_hdf5(path, dataset=dataset, frame_rate=frame_rate, pixel_size=pixel_size, bit_depth=bit_depth)
     if suffix == ".npy":
         return read_npy(path, frame_rate=_required_rate(frame_rate, path), pixel_size=pixel_size, bit_depth=bit_depth)
     if suffix == ".cine":
-        return _reader("cine")(path, frame_rate=frame_rate, pixel_size=pixel_size)
+        return read_cine(path, frame_rate=frame_rate, pixel_size=pixel_size)
     if suffix in VIDEO_SUFFIXES:
-        return _reader("video")(path, frame_rate=frame_rate, pixel_size=pixel_size)
+        return read_video(path, frame_rate=frame_rate, pixel_size=pixel_size)
     if suffix in IMAGE_SUFFIXES:
-        return _reader("frames")(path, frame_rate=_required_rate(frame_rate, path), pixel_size=pixel_size, bit_depth=bit_depth)
+        return read_frames(path, frame_rate=_required_rate(frame_rate, path), pixel_size=pixel_size, bit_depth=bit_depth)
     raise RecordingError(
         f"{path}: unknown recording format {suffix!r}; vibmag opens .cih/.cihx/.mraw, .cine, "
         f".h5/.hdf5, {'/'.join(VIDEO_SUFFIXES)}, .npy and folders of {'/'.join(IMAGE_SUFFIXES)} frames"
     )
-
-
-def _reader(kind: str):
-    """The reader function for ``kind`` (imported on first use, so optional parts stay cheap)."""
-    if kind == "photron":
-        from .photron import read_photron
-
-        return read_photron
-    if kind == "hdf5":
-        from .hdf5 import read_hdf5
-
-        return read_hdf5
-    if kind == "video":
-        from .video import read_video
-
-        return read_video
-    if kind == "cine":
-        from .cine import read_cine
-
-        return read_cine
-    from .frames import read_frames
-
-    return read_frames
 
 
 def _required_rate(frame_rate, source):

@@ -19,16 +19,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
 import h5py
 import numpy as np
+import pint
 import xarray as xr
 
 from .. import __version__
 from ..errors import OverwriteError, RecordingError, RecordingNotFoundError
+from ..files import atomic_path
 from ..recording import lazy_time_chunks, make_recording
 
 __all__ = ["save", "load", "read_hdf5", "is_vibmag_file", "FRAME_RATE_ATTRS", "BIT_DEPTH_ATTRS"]
@@ -99,8 +100,7 @@ def save(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike, *, group: str 
     dataset = _encode(obj)
     if path.exists():
         _check_target(path, group, overwrite)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as tmp:  # .<name>.<hex>.tmp: ResultsStore removes those left by a killed write
         appending = path.exists() and group is not None
         if appending:
             shutil.copy2(path, tmp)
@@ -109,9 +109,6 @@ def save(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike, *, group: str 
         dataset.to_netcdf(tmp, mode="a" if appending else "w", group=group, engine="h5netcdf", invalid_netcdf=True, encoding=encoding)
         with h5py.File(tmp, "a") as f:
             f.attrs[FILE_MARKER] = __version__
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -170,8 +167,6 @@ def _encode(obj) -> xr.Dataset:
 
 def _is_quantified(obj) -> bool:
     """True if any variable of ``obj`` holds a pint Quantity."""
-    import pint
-
     variables = obj.variables.values() if isinstance(obj, xr.Dataset) else [obj.variable, *obj.coords.values()]
     return any(isinstance(v.data, pint.Quantity) for v in variables)
 
