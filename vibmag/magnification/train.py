@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from ..files import atomic_path
 from .data import Augment, PairPool, PoolConfig, build_pool
 from .infer import WEIGHTS_FORMAT, ModelFileError, resolve_flow
 from .losses import FlowMagLoss, flow_and_confidence
@@ -140,9 +141,8 @@ def save_checkpoint(path, model: Magnifier, optimizer, step: int, config: dict) 
         "config": json.dumps(config),
         "torch_rng": torch.get_rng_state(),
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        torch.save(state, fh)  # a file object: the zip's inner folder is "archive", not the random temporary name
     return path
 
 
@@ -172,9 +172,8 @@ def export_weights(model: Magnifier, path, *, metadata: dict | None = None) -> P
         "metadata": json.dumps(metadata or {}),
         "state_dict": {k: v.detach().to("cpu", torch.float32).clone() for k, v in model.state_dict().items()},
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        torch.save(state, fh)  # a file object: the zip's inner folder is "archive", not the random temporary name
     return path
 
 
