@@ -18,9 +18,11 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 MODULES = {
     "vibmag.io": ["open_recording"],
     "vibmag.io.hdf5": ["save", "load"],
-    "vibmag.io.video": ["write_video"],
+    "vibmag.io.video": [],
+    "vibmag.io.video_write": ["write_video"],
     "vibmag.flow.api": ["estimate_displacement"],
-    "vibmag.pipeline": ["magnify"],
+    "vibmag.pipeline.magnifying": ["magnify"],
+    "vibmag.pipeline.surveying": [],
     "vibmag.magnification.infer": ["load_model"],
     "vibmag.magnification.adapt": ["adapt"],
     "vibmag.synthetic": [],

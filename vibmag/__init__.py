@@ -16,7 +16,7 @@ _EXPORTS = {
     "open_recording": "vibmag.io",
     "save": "vibmag.io.hdf5",
     "load": "vibmag.io.hdf5",
-    "write_video": "vibmag.io.video",
+    "write_video": "vibmag.io.video_write",
     "make_recording": "vibmag.recording",
     "iter_frame_chunks": "vibmag.recording",
     "frame_rate_hz": "vibmag.recording",

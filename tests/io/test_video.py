@@ -12,7 +12,8 @@ from PIL import Image, ImageSequence
 
 import vibmag.io.video as video
 from vibmag.errors import OverwriteError, RecordingError, RecordingNotFoundError
-from vibmag.io.video import CONTAINER_RATE_SOURCE, probe_video, read_video, write_video
+from vibmag.io.video import CONTAINER_RATE_SOURCE, probe_video, read_video
+from vibmag.io.video_write import write_video
 from vibmag.recording import make_recording
 
 #: Mean absolute error allowed for smooth grey content through H.264 at the default quality

@@ -27,7 +27,7 @@ from ..errors import RecordingError, RecordingNotFoundError
 from ..recording import lazy_time_chunks, make_recording
 from ..units import format_quantity
 
-__all__ = ["read_video", "write_video"]
+__all__ = ["read_video", "probe_video", "VideoInfo", "decode_frames"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,8 @@ def read_video(path, *, frame_rate=None, pixel_size=None) -> xr.Dataset:
     --------
     >>> import pathlib, tempfile
     >>> import numpy as np
-    >>> from vibmag.io.video import read_video, write_video
+    >>> from vibmag.io.video import read_video
+    >>> from vibmag.io.video_write import write_video
     >>> frames = np.linspace(0.2, 0.8, 5 * 16 * 16, dtype=np.float32).reshape(5, 16, 16)
     >>> path = write_video(frames, pathlib.Path(tempfile.mkdtemp()) / "ramp.mp4", fps=25)
     >>> ds = read_video(path, frame_rate="15 kHz")
@@ -276,14 +277,3 @@ def _last_line(text: str) -> str:
 
 
 #: Names of :mod:`vibmag.io.video_write` still importable from here (``from vibmag.io.video import write_video``).
-_WRITER_NAMES = ("write_video", "MAX_DEFAULT_FPS", "GIF_MAX_FPS", "WRITE_SUFFIXES")
-
-
-def __getattr__(name: str):
-    """The writer's names, from :mod:`vibmag.io.video_write` (their home since reading and writing were split)."""
-    if name in _WRITER_NAMES:
-        # imported here, not at the top: video_write imports probe_video from this module (an import circle)
-        from . import video_write
-
-        return getattr(video_write, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
