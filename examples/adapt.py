@@ -32,8 +32,9 @@ def main(argv=None) -> int:
 
     ds = vibmag.open_recording(sample_data.path("speckle_beam"))
     model = vibmag.load_model()                           # the shipped weights
-    adapted = vibmag.adapt(model, ds, steps=args.steps, time_limit=300,
-                           progress=lambda step, steps, loss: print(f"step {step}/{steps}: loss {loss:.4f}"))
+    adapted = vibmag.adapt(model, ds, steps=args.steps, time_limit=300)
+    for step, loss in enumerate(adapted.metadata["adapted_losses"], start=1):
+        print(f"step {step}/{args.steps}: loss {loss:.4f}")
     torch.save(adapted.state_dict(), out / "adapted_state_dict.pt")
 
     results = out / "magnified.h5"

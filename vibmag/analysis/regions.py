@@ -138,12 +138,12 @@ def as_region(value):
         if len(items) == 4 and all(_finite_real(v) for v in items):
             y0, x0, y1, x1 = (int(v) if float(v).is_integer() else float(v) for v in items)
             if not (y0 < y1 and x0 < x1):
-                raise RegionError(f"a box (y0, x0, y1, x1) needs y0 < y1 and x0 < x1, got {tuple(items)}")
+                raise RegionError(f"a box [y0, x0, y1, x1] needs y0 < y1 and x0 < x1, got {list(items)}")
             return (y0, x0, y1, x1)
         if len(items) >= 3 and all(isinstance(v, (list, tuple, np.ndarray)) and len(v) == 2
                                    and all(_finite_real(c) for c in v) for v in items):
             return tuple((float(y), float(x)) for y, x in items)
-    raise RegionError(f'a region is "all", a box (y0, x0, y1, x1) or a polygon of >= 3 (y, x) vertices; got {value!r}')
+    raise RegionError(f'expected "all", a box [y0, x0, y1, x1] or a polygon [[y, x], [y, x], [y, x], ...], got {value!r}')
 
 
 def region_from_text(text: str):

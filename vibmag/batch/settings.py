@@ -45,8 +45,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..analysis import RegionError, as_region
 from ..errors import UnitError, VibmagError
 from ..flow import available_methods
+from ..pipeline import METHODS
 from ..units import parse_quantity
 
 if sys.version_info >= (3, 11):
@@ -70,7 +72,6 @@ __all__ = [
 
 #: Name of the region analysed when the settings name none (the whole frame).
 WHOLE_FRAME = "frame"
-_MAGNIFY_METHODS = ("flowmag", "lagrangian", "linear", "phase")
 
 
 class SettingsError(VibmagError, ValueError):
@@ -167,22 +168,13 @@ def _dataset_path(value) -> str:
 
 
 def _region(value):
-    """A region: "all", a box [y0, x0, y1, x1] or a polygon [[y, x], ...] (>= 3 vertices)."""
+    """A region: "all", a box [y0, x0, y1, x1] or a polygon [[y, x], ...] (>= 3 vertices); see :func:`vibmag.analysis.as_region`."""
     if value == "all":
         return "all"
-    if isinstance(value, (list, tuple)):
-        if len(value) == 4 and all(_real(v) for v in value):
-            y0, x0, y1, x1 = (int(v) if float(v).is_integer() else float(v) for v in value)
-            if not (y0 < y1 and x0 < x1):
-                raise _Bad(f"a box [y0, x0, y1, x1] needs y0 < y1 and x0 < x1, got {list(value)}")
-            return (y0, x0, y1, x1)
-        if len(value) >= 3 and all(isinstance(v, (list, tuple)) and len(v) == 2 and all(_real(c) for c in v) for v in value):
-            return tuple((float(y), float(x)) for y, x in value)
-    raise _Bad(f'expected "all", a box [y0, x0, y1, x1] or a polygon [[y, x], [y, x], [y, x], ...], got {_describe(value)}')
-
-
-def _real(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    try:
+        return as_region(value)
+    except RegionError as exc:
+        raise _Bad(str(exc)) from None
 
 
 def _regions(value) -> tuple:
@@ -240,7 +232,7 @@ class MagnifySettings:
 
     enabled: bool = _setting(False, _boolean, "make the clip (true whenever a [magnify] section is given, unless set false)")
     alpha: float = _setting(20.0, _number(0.0), "magnification factor")
-    method: str = _setting("flowmag", _choice(_MAGNIFY_METHODS), "magnification method")
+    method: str = _setting("flowmag", _choice(METHODS), "magnification method")
     relative_width: float = _setting(0.25, _number(0.0), "half-width of the band relative to the peak frequency")
     region: object = _setting(None, _optional(_region), "where to magnify (default: the whole frame)")
     fps: float | None = _setting(None, _optional(_number(0.0)), "playback rate of the clip (default: min(capture rate, 30))")
