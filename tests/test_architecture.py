@@ -124,3 +124,52 @@ def test_the_floor_test_reads_real_imports():
     """The reader finds a known import chain, so an empty graph cannot pass the checks above."""
     assert "vibmag.pipeline.magnifying" in GRAPH["vibmag.cli"] | {_known(t) for t in GRAPH["vibmag.pipeline"]}
     assert "vibmag.flow.api" in GRAPH["vibmag.flow"] and "vibmag.errors" in GRAPH["vibmag.recording"]
+
+
+#: Consecutive code lines (docstrings, comments and blank lines left out) that may not stand twice in vibmag/.
+REPEAT_LINES = 6
+
+
+def code_lines(path: Path) -> list[tuple[int, str]]:
+    """``(line number, stripped text)`` of a module's code lines, without docstrings, comments and blank lines."""
+    source = path.read_text()
+    docstrings = set()
+    for node in ast.walk(ast.parse(source)):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            docstrings.update(range(body[0].lineno, body[0].end_lineno + 1))
+    lines = []
+    for number, text in enumerate(source.splitlines(), start=1):
+        text = text.split("  #")[0].strip()
+        if text and not text.startswith("#") and number not in docstrings:
+            lines.append((number, text))
+    return lines
+
+
+def repeated_blocks(paths: list[Path]) -> list[str]:
+    """``"a.py:10 ~ b.py:40"`` for every run of REPEAT_LINES code lines standing in two places (imports excepted)."""
+    seen, repeats = {}, []
+    for path in paths:
+        lines = code_lines(path)
+        for i in range(len(lines) - REPEAT_LINES + 1):
+            block = tuple(text for _, text in lines[i : i + REPEAT_LINES])
+            if all(text.startswith(("from ", "import ", ")", "]", "}")) for text in block):
+                continue
+            here = (path, lines[i][0])
+            first = seen.setdefault(block, here)
+            if first[0] != path or here[1] - first[1] >= REPEAT_LINES:
+                repeats.append(f"{first[0].name}:{first[1]} ~ {path.name}:{here[1]}")
+    return repeats
+
+
+def test_no_block_of_code_stands_twice():
+    repeats = repeated_blocks(list(MODULES.values()))
+    assert not repeats, "blocks of code written twice:\n" + "\n".join(repeats[:20])
+
+
+def test_the_repeat_check_finds_a_copied_block(tmp_path):
+    body = "".join(f"    total = total + {i} * value\n" for i in range(REPEAT_LINES))
+    (tmp_path / "a.py").write_text(f"def f(value):\n    total = 0\n{body}    return total\n")
+    (tmp_path / "b.py").write_text(f'def g(value):\n    """Docstring."""\n    total = 1\n{body}    return -total\n')
+    assert repeated_blocks([tmp_path / "a.py", tmp_path / "b.py"]) == ["a.py:3 ~ b.py:4"]

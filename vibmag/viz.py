@@ -311,7 +311,7 @@ def plot_orbit(orbit, *, ax=None) -> dict:
 
 def _new_axes(rows: int = 1, cols: int = 1):
     """A new pyplot figure's axes (pyplot only here, so notebooks display it)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here, not at the top: importing pyplot picks a GUI backend, which library users may not want
 
     return plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), layout="constrained")[1]
 

@@ -145,19 +145,8 @@ def highpass(da: xr.DataArray, cutoff, *, order: int = 4, method: str = "butter"
              numtaps: int | None = None, padtype: str | None = "odd", padlen: int | None = None) -> xr.DataArray:
     """Zero-phase high-pass filter along ``time``: removes drift and motion below ``cutoff``.
 
-    Parameters
-    ----------
-    da : xarray.DataArray, dims (..., "time", ...)
-        As in :func:`bandpass`.
-    cutoff : str or pint.Quantity
-        Cut-off frequency, ``0 < cutoff < Nyquist`` (amplitude 0.5 there).
-    order, method, numtaps, padtype, padlen
-        As in :func:`bandpass`.
-
-    Returns
-    -------
-    xarray.DataArray
-        Same dims, coords, attrs and units as ``da``.
+    Parameters and result as in :func:`lowpass` (same dims, coords, attrs and
+    units as ``da``); ``0 < cutoff < Nyquist``, amplitude 0.5 there.
 
     Examples
     --------

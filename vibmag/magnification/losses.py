@@ -97,22 +97,8 @@ def flow_only(estimator, ref: torch.Tensor, moving: torch.Tensor) -> torch.Tenso
 def warp_bilinear(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """``image(p + flow(p))`` by bilinear ``grid_sample`` with reflection padding (the paper's warp).
 
-    ``vibmag.flow.warp(image, flow, interpolation="bilinear")``.
-
-    Parameters
-    ----------
-    image : torch.Tensor, shape (N, C, H, W)
-    flow : torch.Tensor, shape (N, 2, H, W)
-        px, x first.
-
-    Returns
-    -------
-    torch.Tensor, shape (N, C, H, W)
-
-    Raises
-    ------
-    ValueError
-        If image and flow are not (N, C, H, W) and (N, 2, H, W) on one grid.
+    :func:`vibmag.flow.warp` with ``interpolation="bilinear"``: (N, C, H, W)
+    images, (N, 2, H, W) flow in px, x first.
     """
     return warp(image, flow, interpolation="bilinear")
 

@@ -18,6 +18,9 @@ import logging
 import os
 from pathlib import Path
 
+import vibmag
+from vibmag.io.hdf5 import is_vibmag_file
+
 from ._layers import layer_data_tuple
 
 __all__ = ["get_reader", "read_recording", "SUFFIXES"]
@@ -51,8 +54,6 @@ def _owns(path: Path) -> bool:
     if suffix not in SUFFIXES or not path.is_file():
         return False
     if suffix in HDF5_SUFFIXES:
-        from vibmag.io.hdf5 import is_vibmag_file
-
         return is_vibmag_file(path)
     return True
 
@@ -63,8 +64,6 @@ def read_recording(path) -> list[tuple]:
     Raises :class:`vibmag.RecordingError` for a file that is vibmag's kind but
     corrupt or truncated, with the reason.
     """
-    import vibmag
-
     if isinstance(path, (list, tuple)):
         path = path[0]
     path = Path(path)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from vibmag import sample_data
+from vibmag.synthetic import Mode
+from vibmag.synthetic import vibrating_plate as plate
+
 from ._layers import layer_data_tuple
+from ._reader import read_recording
 
 __all__ = ["vibrating_plate", "beams", "PLATE_MODES"]
 
@@ -18,9 +23,6 @@ def vibrating_plate() -> list[tuple]:
     the middle. ``metadata["vibmag"]["scene"]`` holds the scene as JSON, true
     displacement included by construction (:mod:`vibmag.synthetic`).
     """
-    from vibmag.synthetic import Mode
-    from vibmag.synthetic import vibrating_plate as plate
-
     modes = [Mode(f, a, direction=d, shape=s) for f, a, d, s in PLATE_MODES]
     ds = plate((96, 128), n_frames=64, frame_rate="500 Hz", modes=modes, noise=0.002, seed=1, pixel_size="0.1 mm")
     return [layer_data_tuple(ds.drop_vars("true_displacement"), "vibrating plate (40 Hz, 110 Hz)")]
@@ -28,10 +30,6 @@ def vibrating_plate() -> list[tuple]:
 
 def beams() -> list[tuple]:
     """The real Photron recording of two vibrating beams shipped with vibmag (75 frames of 640 x 40 px, 150 Hz)."""
-    from vibmag import sample_data
-
-    from ._reader import read_recording
-
     data, kwargs, kind = read_recording(sample_data.path("showcase_beams"))[0]
     kwargs["name"] = "beams (Photron)"
     return [(data, kwargs, kind)]

@@ -28,6 +28,7 @@ from qtpy.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel,
 from vibmag.errors import CancelledError
 from vibmag.pipeline import METHODS
 from vibmag.units import ureg
+from vibmag.viz import plot_spectrum, plot_waveform
 
 from . import _compute
 from ._layers import image_pixel, recording_from_layer, result_layer_kwargs
@@ -346,8 +347,6 @@ class InspectWidget(_LayerForm):
         self._show(inspection)
 
     def _show(self, inspection: _compute.Inspection) -> None:
-        from vibmag.viz import plot_spectrum, plot_waveform
-
         self.inspection = inspection
         self.figure.clear()
         top, bottom = self.figure.subplots(2, 1)

@@ -10,6 +10,8 @@ write (and the recording a result came from) are never overwritten.
 
 from __future__ import annotations
 
+import vibmag
+
 from ._layers import recording_from_layer_data
 
 __all__ = ["write_hdf5", "write_video", "write_side_by_side"]
@@ -17,24 +19,18 @@ __all__ = ["write_hdf5", "write_video", "write_side_by_side"]
 
 def write_hdf5(path: str, data, attributes: dict) -> list[str]:
     """Save one image layer as a vibmag HDF5 recording (reopen with the vibmag reader or ``vibmag.open_recording``)."""
-    import vibmag
-
     vibmag.save(recording_from_layer_data(data, attributes), path, overwrite=True)
     return [str(path)]
 
 
 def write_video(path: str, data, attributes: dict) -> list[str]:
     """Write one image layer as an MP4 (H.264) or GIF, played at min(capture rate, 30) fps."""
-    import vibmag
-
     vibmag.write_video(recording_from_layer_data(data, attributes), path, overwrite=True)
     return [str(path)]
 
 
 def write_side_by_side(path: str, layers: list[tuple]) -> list[str]:
     """Write two image layers (e.g. a recording and its magnified result) side by side in one MP4 or GIF."""
-    import vibmag
-
     (first, first_meta, _), (second, second_meta, _) = layers
     vibmag.write_video(
         recording_from_layer_data(first, first_meta),

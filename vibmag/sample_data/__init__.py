@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..io import open_recording
+
 __all__ = ["path", "names", "open_sample"]
 
 _HERE = Path(__file__).parent
@@ -54,6 +56,4 @@ def path(name: str) -> Path:
 
 def open_sample(name: str, **kwargs):
     """Open a shipped recording with :func:`vibmag.open_recording` (keywords passed on)."""
-    from ..io import open_recording
-
     return open_recording(path(name), **kwargs)
