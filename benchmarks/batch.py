@@ -10,7 +10,7 @@ the workers (so startup is not counted; it is reported apart), and times
 ``vibmag.batch.run`` over all files into a fresh results file: the
 displacement summary, the whole-frame spectrum, 5 peaks and the operating
 deflection shape at each. Peak RSS is each worker process's maximum resident
-memory over the run (``VmHWM`` in ``/proc/self/status``), Python, torch and
+memory over the run (``VmHWM`` in ``/proc/self/status``: metrics.peak_rss_mib), Python, torch and
 dask included. CPU
 time (workers and client) per recording, and the CPU the machine's other
 processes took meanwhile, say how far the machine was shared.
@@ -30,6 +30,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from metrics import peak_rss_mib
 from report import machine_line, markdown_table, update_section
 
 from vibmag import batch
@@ -62,15 +63,6 @@ def _warm() -> int:
     return os.getpid()
 
 
-def _peak_rss_mib() -> float:
-    """This process's peak resident memory: VmHWM (getrusage's ru_maxrss would carry the
-    spawning process's peak across the worker's exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024.0
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -99,7 +91,7 @@ def measure(files: list[Path], workers: int, folder: Path) -> dict:
         seconds = time.perf_counter() - begin
         busy = _busy_seconds() - busy
         cpu = sum(client.run(_cpu_seconds).values()) + _cpu_seconds() - cpu
-        rss = sorted(client.run(_peak_rss_mib).values())
+        rss = sorted(client.run(peak_rss_mib).values())
     if not report.ok:
         raise RuntimeError(f"the batch failed:\n{report.table()}")
     return dict(workers=workers, seconds=seconds, per_minute=60.0 * len(files) / seconds, cpu=cpu / len(files),

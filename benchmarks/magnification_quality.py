@@ -20,7 +20,9 @@ weights are given.
 Run::
 
     python benchmarks/magnification_quality.py --images-weights vibmag/models/flowmag_images.pt \\
-        --training-logs runs/flowmag/log.csv runs/flowmag_images/log.csv
+        --training-logs docs/training/flowmag_log.csv docs/training/flowmag_images_log.csv
+
+(``make bench`` runs exactly this; the training logs are the shipped weights' runs, kept in docs/training/.)
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from metrics import dis_flow, image_scores  # noqa: E402
 from report import machine_line, markdown_table, update_section  # noqa: E402
 
 import vibmag  # noqa: E402
@@ -79,28 +82,11 @@ def learned(model, i0: np.ndarray, it: np.ndarray, alpha: float, estimator) -> n
 # --------------------------------------------------------------------------- metrics
 
 
-def dis_flow(ref: np.ndarray, moving: np.ndarray) -> np.ndarray:
-    """OpenCV DIS flow (2, H, W), x first, with ``moving(p + flow) = ref(p)``."""
-    import cv2
-
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    a = np.clip(ref * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    b = np.clip(moving * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return dis.calc(a, b, None).transpose(2, 0, 1)
-
-
 def scores(out: np.ndarray, exact: np.ndarray, i0: np.ndarray, exact_flow: np.ndarray) -> dict:
     """SSIM, PSNR against the exact render; motion error = mean |DIS(I0, out) - DIS(I0, exact)| end-point error (px)."""
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
     c = (slice(BORDER, -BORDER), slice(BORDER, -BORDER))
-    flow = dis_flow(i0, out)
-    epe = np.hypot(*(flow - exact_flow)[:, c[0], c[1]])
-    return {
-        "ssim": float(structural_similarity(out[c], exact[c], data_range=1.0)),
-        "psnr": float(peak_signal_noise_ratio(exact[c], out[c], data_range=1.0)),
-        "motion": float(epe.mean()),
-    }
+    epe = np.hypot(*(dis_flow(i0, out) - exact_flow)[:, c[0], c[1]])
+    return {**image_scores(out, exact, BORDER), "motion": float(epe.mean())}
 
 
 def make_scene(motion: float, noise: float, seed: int, shape=SHAPE):

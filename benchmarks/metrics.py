@@ -1,4 +1,5 @@
-"""Scores shared by the benchmarks: image similarity to an exact render, and motion measured by an independent flow.
+"""Scores shared by the benchmarks: image similarity to an exact render, motion measured by an independent flow,
+and a process's own peak resident memory.
 
 The independent flow is OpenCV's DIS (not vibmag's estimator), so a method is
 never graded by the estimator it used.
@@ -31,7 +32,15 @@ def image_scores(out: np.ndarray, exact: np.ndarray, border: int) -> dict:
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, MiB."""
-    import resource
+    """Peak resident memory of this process so far, MiB: the kernel's high-water mark ``VmHWM`` (Linux).
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    Not getrusage's ``ru_maxrss``: a child process started by fork and exec (a benchmark's fresh probe
+    process, a Dask worker) inherits its parent's value, so it would report the parent's peak when that
+    is the larger. ``VmHWM`` belongs to the process's own address space.
+    """
+    from pathlib import Path
+
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError("no VmHWM in /proc/self/status")

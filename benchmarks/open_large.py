@@ -1,12 +1,15 @@
 """How long opening a 20 GB recording takes, and how much memory it and reading frames use.
 
-Usage: python benchmarks/open_large.py [--size-gb 20]
+Usage: python benchmarks/open_large.py [--size-gb 20] [--quick] [--no-write]
 
 Writes a sparse .mraw (+ .cih header) and an HDF5 file whose dataset is
 declared but never written, then, each in a fresh process, measures the time of
 ``vibmag.open_recording`` (imports excluded), the resident memory after
 opening, and the peak resident memory while streaming 256 frames with
-``iter_frame_chunks``. Writes the table into docs/benchmarks.md.
+``iter_frame_chunks`` (the probe's own high-water mark, ``VmHWM``). A full run
+(``--size-gb`` of at least 20, the size the section documents) writes the table
+into docs/benchmarks.md; a smaller one, ``--quick`` (1 GiB) or ``--no-write``
+only prints it.
 """
 
 from __future__ import annotations
@@ -26,9 +29,18 @@ from vibmag.io.photron import write_photron
 from report import machine_line, markdown_table, update_section
 
 HEIGHT = WIDTH = 1024
+HERE = Path(__file__).resolve().parent
 
+#: The size (GiB) docs/benchmarks.md documents; smaller runs do not write it.
+DOC_SIZE_GB = 20.0
+QUICK_SIZE_GB = 1.0
+
+# Run with `python -c` in a fresh process; argv: benchmarks folder, path, kwargs. Peak RSS is the probe's own
+# VmHWM (metrics.peak_rss_mib): getrusage's ru_maxrss would carry this benchmark process's peak over.
 PROBE = r"""
-import json, sys, time, resource, psutil
+import json, sys, time, psutil
+sys.path.insert(0, sys.argv.pop(1))
+from metrics import peak_rss_mib
 import vibmag, vibmag.io.photron, vibmag.io.hdf5, vibmag.io.lazy  # imports are not part of the open time
 path, kwargs = sys.argv[1], json.loads(sys.argv[2])
 process = psutil.Process()
@@ -42,9 +54,8 @@ n = 0
 for _, chunk in vibmag.iter_frame_chunks(ds.isel(time=slice(0, 256)), 16):
     n += len(chunk)
 streamed = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps(dict(frames=ds.sizes["time"], open_s=opened, open_mib=(after_open - before) / 2**20,
-                      stream_fps=n / streamed, peak_mib=peak / 2**20)))
+                      stream_fps=n / streamed, peak_mib=peak_rss_mib())))
 """
 
 
@@ -64,14 +75,19 @@ def make_files(folder: Path, size_gb: float) -> dict:
 
 def measure(path: Path, kwargs: dict) -> dict:
     """Run the probe in a fresh Python process and return its measurements."""
-    out = subprocess.run([sys.executable, "-c", PROBE, str(path), json.dumps(kwargs)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", PROBE, str(HERE), str(path), json.dumps(kwargs)], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size-gb", type=float, default=20.0)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-gb", type=float, default=DOC_SIZE_GB,
+                        help=f"size of each file, GiB (default {DOC_SIZE_GB:g}; smaller runs do not write the docs)")
+    parser.add_argument("--quick", action="store_true", help=f"a {QUICK_SIZE_GB:g} GiB smoke run; prints, never writes")
+    parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
     args = parser.parse_args()
+    if args.quick:
+        args.size_gb = QUICK_SIZE_GB
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, (path, kwargs) in make_files(Path(tmp), args.size_gb).items():
@@ -85,7 +101,10 @@ def main() -> None:
         "streaming reads 256 frames through `iter_frame_chunks` 16 at a time. Peak RSS is the whole "
         "process's, Python, NumPy and dask included.\n\n" + table
     )
-    update_section("Opening large recordings", body)
+    if args.quick or args.no_write or args.size_gb < DOC_SIZE_GB:
+        print(f"\n(not written to docs/benchmarks.md: only a full run of >= {DOC_SIZE_GB:g} GiB without --quick/--no-write is)")
+        return
+    print(f"updated {update_section('Opening large recordings', body)}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Whole-recording magnification: quality against exact renders, static background, regions, speed and memory.
 
-Usage: python benchmarks/pipeline.py [--quick] [--methods flowmag,lagrangian,linear,phase]
+Usage: python benchmarks/pipeline.py [--quick] [--no-write] [--methods flowmag,lagrangian,linear,phase]
+
+A full run writes its tables into docs/benchmarks.md (section "Whole-recording
+magnification"); ``--quick`` (a smoke run) and ``--no-write`` only print them.
 
 * Quality: a vibmag.synthetic plate with two modes (25 Hz bending, 0.1 px,
   vertical; 90 Hz rigid, 0.05 px, horizontal), drift 3 px/s, noise 1/255,
@@ -38,6 +41,7 @@ import vibmag
 from vibmag.pipeline import magnify
 from vibmag.synthetic import Mode, object_scene, render_magnified, vibrating_plate
 
+HERE = Path(__file__).resolve().parent
 BAND = ("15 Hz", "35 Hz")
 ALPHA = 20.0
 BORDER = 12
@@ -120,18 +124,20 @@ def run_speed(methods, sizes=(256, 512), n_frames: int = 32) -> list[list]:
     return rows
 
 
-# Peak RSS is the kernel's VmHWM of the probe's own address space: getrusage's ru_maxrss would carry the
-# benchmark process's peak over through fork and exec.
+# Run with `python -c` in a fresh process; argv: benchmarks folder, input, output, method, chunk_frames. Peak RSS
+# is the kernel's VmHWM of the probe's own address space (metrics.peak_rss_mib): getrusage's ru_maxrss would
+# carry the benchmark process's peak over through fork and exec.
 SCALING_PROBE = r"""
-import json, re, sys, time
-from pathlib import Path
+import json, sys, time
+sys.path.insert(0, sys.argv.pop(1))
+from metrics import peak_rss_mib
 from vibmag import open_recording
 from vibmag.pipeline import magnify
 ds = open_recording(sys.argv[1], frame_rate="1 kHz")
 start = time.perf_counter()
 magnify(ds, 20.0, band=("20 Hz", "30 Hz"), method=sys.argv[3], output=sys.argv[2], chunk_frames=int(sys.argv[4]))
-peak_kib = int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
-print(json.dumps({"seconds": time.perf_counter() - start, "peak_mib": peak_kib / 1024}))
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "peak_mib": peak_rss_mib()}))
 """
 
 
@@ -153,7 +159,7 @@ def run_scaling(cases, method: str, chunk_frames: int = 16) -> list[list]:
     with tempfile.TemporaryDirectory() as tmp:
         for n, size in cases:
             source = long_recording(Path(tmp) / f"in{n}.npy", n, size)
-            out = subprocess.run([sys.executable, "-c", SCALING_PROBE, str(source), str(Path(tmp) / f"out{n}.h5"), method, str(chunk_frames)],
+            out = subprocess.run([sys.executable, "-c", SCALING_PROBE, str(HERE), str(source), str(Path(tmp) / f"out{n}.h5"), method, str(chunk_frames)],
                                  capture_output=True, text=True, check=True)
             m = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append([f"{n}", f"{size}x{size}", method, m["seconds"], n / m["seconds"], m["peak_mib"]])
@@ -164,7 +170,9 @@ def run_scaling(cases, method: str, chunk_frames: int = 16) -> list[list]:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="short clips and 1k/2k frames for the scaling (a smoke run)")
+    parser.add_argument("--quick", action="store_true",
+                        help="short clips and 1k/2k frames for the scaling (a smoke run); prints, never writes")
+    parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
     parser.add_argument("--methods", default="flowmag,lagrangian,linear,phase")
     args = parser.parse_args(argv)
     methods = args.methods.split(",")
@@ -172,7 +180,8 @@ def main(argv=None) -> None:
     quality = run_quality(methods, n)
     static = run_static(methods, n)
     region = run_region(methods, n)
-    speed = run_speed(methods, n_frames=16 if args.quick else 32)
+    # 32 frames: the band filter needs more than its padding (27 samples) along time; quick runs time 256x256 only
+    speed = run_speed(methods, sizes=(256,) if args.quick else (256, 512), n_frames=32)
     cases = [(1000, 256), (2000, 256)] if args.quick else [(1000, 256), (5000, 256), (10000, 256), (1000, 512), (10000, 512)]
     scaling = run_scaling(cases, "lagrangian")
     tables = {
@@ -207,7 +216,10 @@ def main(argv=None) -> None:
 
 {tables["scaling"]}
 """
-    update_section("Whole-recording magnification", body)
+    if args.quick or args.no_write:
+        print("(not written to docs/benchmarks.md: only a full run without --quick/--no-write is)")
+        return
+    print(f"updated {update_section('Whole-recording magnification', body)}")
 
 
 if __name__ == "__main__":
