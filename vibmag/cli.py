@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,11 +34,12 @@ from .demo import DEMO_ALPHA, run_demo
 from .errors import OverwriteError, VibmagError
 from .io import open_recording
 from .io.hdf5 import save
+from .io.outputs import check_output, check_output_folder, input_files
 from .magnification.train import get_args_parser as train_parser
 from .magnification.train import main as train_main
 from .pipeline import METHODS, magnify, peak_table, plot_survey, survey, write_magnified_clip
 from .progress import progress_bar
-from .recording import describe_recording
+from .recording import MIN_SPECTRUM_FRAMES, describe_recording, require_frames
 from .units import frequency_hz
 
 __all__ = ["main", "build_parser", "describe_recording", "parse_band", "parse_region"]
@@ -135,7 +137,12 @@ def _run_analyze(args: argparse.Namespace) -> int:
     folder = Path(args.output)
     targets = [folder / name for name in ("spectrum.png", "peaks.csv", "analysis.h5")]
     _refuse_existing(targets, args.overwrite)
-    summary = survey(_open_from_args(args), region=args.region, n_peaks=args.peaks)
+    check_output_folder(folder, what="--output folder")
+    ds = _open_from_args(args)
+    require_frames(ds, MIN_SPECTRUM_FRAMES, "a spectrum")
+    for target in targets:  # all refusals before any work: a refusal leaves no partial output
+        _check_folder_target(target, ds, args.overwrite)
+    summary = survey(ds, region=args.region, n_peaks=args.peaks)
     folder.mkdir(parents=True, exist_ok=True)
     plot_survey(summary, targets[0], title=f"{Path(args.path).name}: displacement spectrum")
     table = peak_table(summary)
@@ -153,8 +160,9 @@ def _run_analyze(args: argparse.Namespace) -> int:
 
 def _run_magnify(args: argparse.Namespace) -> int:
     output = Path(args.output)
-    _refuse_existing([output], args.overwrite)
+    check_output(output, suffixes=(".mp4", ".gif", ".h5", ".hdf5"), inputs=[args.path], overwrite=args.overwrite, what="--output")
     ds = _open_from_args(args)
+    check_output(output, suffixes=(".mp4", ".gif", ".h5", ".hdf5"), inputs=[ds], overwrite=args.overwrite, what="--output")
     options = dict(region=args.region, method=args.method, reference=args.reference, adapt_steps=args.adapt_steps)
     with progress_bar("magnifying") as update:
         if output.suffix.lower() in (".h5", ".hdf5"):
@@ -165,6 +173,29 @@ def _run_magnify(args: argparse.Namespace) -> int:
                                  overwrite=args.overwrite, progress=update, **options)
     print(f"wrote {output}")
     return 0
+
+
+def _check_folder_target(target: Path, ds, overwrite: bool) -> None:
+    """One file ``analyze`` writes into its folder: not an input, and (when it exists) of its own kind."""
+    if target.parent.is_dir():
+        check_output(target, suffixes=(target.suffix,), inputs=[ds], overwrite=overwrite, what="output")
+    else:
+        for file in input_files(ds):
+            if file.resolve() == target.resolve():
+                raise OverwriteError(f"{target}: is the input recording; pass another --output folder")
+
+
+#: The API's keyword spellings in messages, and the CLI options that say the same.
+_CLI_TERMS = {"dataset=": "--dataset ", "frame_rate=": "--frame-rate ", "pixel_size=": "--pixel-size ", "bit_depth=": "--bit-depth ",
+              "overwrite=True": "--overwrite", "group=": "--dataset "}
+
+
+def cli_terms(message: str) -> str:
+    """An API error message in command-line terms: ``pass dataset=`` -> ``pass --dataset``."""
+    for api, option in _CLI_TERMS.items():
+        message = re.sub(rf"(?<![\w-]){re.escape(api)}", option, message)
+    message = re.sub(r" +([,);])", r"\1", re.sub(r"  +", " ", message))
+    return message.replace("--dataset (or --dataset)", "--dataset")
 
 
 def _refuse_existing(paths, overwrite: bool) -> None:
@@ -217,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except VibmagError as exc:
-        print(f"vibmag {args.command}: error: {exc}", file=sys.stderr)
+        print(f"vibmag {args.command}: error: {cli_terms(str(exc))}", file=sys.stderr)
         return 2
 
 

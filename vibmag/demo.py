@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import OverwriteError
+from .io.outputs import check_output, check_output_folder
 from .pipeline import dominant_band, peak_table, plot_survey, survey, write_magnified_clip
 from .recording import describe_recording
 from .sample_data import open_sample
@@ -54,21 +55,30 @@ def run_demo(output: str | Path = "vibmag-demo", *, overwrite: bool = False, met
     Raises
     ------
     OverwriteError
-        If an output exists and ``overwrite`` is False (checked before any work).
+        If an output exists and ``overwrite`` is False, or exists and is not
+        a file of the kind written there (checked before any work).
+    OutputError
+        If ``output`` is a file, or cannot be made (not writable).
     """
     output = Path(output)
     targets = {name: output / name for name in _OUTPUTS}
     existing = [str(p) for p in targets.values() if p.exists()]
     if existing and not overwrite:
         raise OverwriteError(f"outputs exist: {', '.join(existing)}; pass --overwrite to replace them")
+    check_output_folder(output, what="demo's output folder")
+    for target in targets.values():  # every refusal before any work: nothing half-written
+        if output.is_dir():
+            check_output(target, suffixes=(target.suffix,), overwrite=overwrite)
     output.mkdir(parents=True, exist_ok=True)
 
     ds = open_sample(DEMO_SAMPLE)
     summary = survey(ds, progress=False)
     band = dominant_band(summary)
-    plot_survey(summary, targets["spectrum.png"], title=f"{DEMO_SAMPLE}: displacement spectrum (band magnified: {band[0]} - {band[1]})")
+    band_hz = tuple(frequency_hz(edge) for edge in band)
+    plot_survey(summary, targets["spectrum.png"], band=band_hz,
+                title=f"{DEMO_SAMPLE}: displacement spectrum (band magnified: {band_hz[0]:.4g} - {band_hz[1]:.4g} Hz)")
     targets["recording.txt"].write_text(_report(describe_recording(ds), peak_table(summary), band, alpha, method))
-    write_magnified_clip(ds, targets["magnified.mp4"], alpha, band_hz=tuple(frequency_hz(edge) for edge in band), method=method,
+    write_magnified_clip(ds, targets["magnified.mp4"], alpha, band_hz=band_hz, method=method,
                          stack="vertical", zoom=2, fps=15, overwrite=overwrite, progress=progress)
     return list(targets.values())
 

@@ -33,3 +33,17 @@ class CancelledError(VibmagError):
 
 class MagnifyError(VibmagError, ValueError):
     """Bad arguments to magnification (alpha, region, method, reference, output)."""
+
+
+class OutputError(VibmagError, ValueError):
+    """An output path vibmag cannot or must not write: unsupported suffix, missing or read-only
+    folder, a folder where a file is needed (or the reverse), or a file of another kind."""
+
+
+class OptionError(VibmagError, TypeError):
+    """An unknown or misspelt keyword option (the message lists the valid ones)."""
+
+
+class VibmagWarning(UserWarning):
+    """Something vibmag will do but that is probably not what was meant (e.g. an alpha so large
+    that the magnified motion exceeds a quarter of the frame)."""

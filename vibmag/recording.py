@@ -33,10 +33,20 @@ __all__ = [
     "iter_frame_chunks",
     "describe_recording",
     "LAZY_CHUNK_BYTES",
+    "describe_frames",
+    "require_frames",
+    "MIN_SPECTRUM_FRAMES",
+    "guard_values",
 ]
 
 #: Target size of one lazy chunk of frames (float32), in bytes.
 LAZY_CHUNK_BYTES = 64 * 2**20
+#: Frames a spectrum needs to show a peak (fewer give no frequency between 0 and Nyquist).
+MIN_SPECTRUM_FRAMES = 4
+#: Integer frames wider than this (int32, uint64...) with no stated bit depth are scaled by their maximum's bit depth.
+WIDE_INT_BITS = 16
+#: Float intensities may stray this far outside [0, 1] (rounding) before they are refused.
+RANGE_TOLERANCE = 1e-4
 
 
 def make_recording(
@@ -67,7 +77,9 @@ def make_recording(
     attrs : mapping, optional
         Extra metadata (header fields) stored in the Dataset's attrs.
     check_finite : bool
-        Refuse NaN or infinite values in float frames held in memory.
+        Check the values (the policy of ``_to_intensities``): refuse NaN,
+        infinite or out-of-[0, 1] float frames and negative integer counts,
+        naming the frames; scale wide integers by their maximum's bit depth.
 
     Returns
     -------
@@ -78,13 +90,16 @@ def make_recording(
     ------
     RecordingError
         On a wrong number of dimensions, an empty recording, a bit depth that
-        does not fit the dtype, or non-finite values.
+        does not fit the dtype, non-finite or out-of-range values, or a
+        frame rate or pixel size that is not positive.
     """
     frames = frames if isinstance(frames, da.Array) else np.asarray(frames)
     _check_frame_shape(frames.shape, source)
     rate_hz = frequency_hz(frame_rate)
     if rate_hz <= 0:
         raise RecordingError(f"{source}: frame rate must be positive, got {frame_rate!r}")
+    if pixel_size is not None and not length_mm(pixel_size) > 0:
+        raise RecordingError(f"{source}: pixel size must be positive, got {pixel_size!r}")
     intensities, bit_depth = _to_intensities(frames, bit_depth, source, check_finite)
     dims = ("time", "y", "x", "channel")[: intensities.ndim]
     n_time, n_y, n_x = intensities.shape[:3]
@@ -115,11 +130,36 @@ def _check_frame_shape(shape: tuple, source: str) -> None:
         raise RecordingError(f"{source}: the recording is empty (shape {shape})")
 
 
-def _to_intensities(frames, bit_depth, source, check_finite):
-    """Scale integer counts or check float intensities; return (float32 array, bit depth or None)."""
+def _to_intensities(frames, bit_depth, source, check_values):
+    """Scale integer counts or check float intensities; return (float32 array, bit depth or None).
+
+    The value policy (docs/refusals.md), applied when ``check_values``:
+
+    * float frames must be finite and in [0, 1] (within :data:`RANGE_TOLERANCE`);
+      otherwise RecordingError naming the frames;
+    * signed integer frames must not hold negative counts;
+    * integer frames wider than :data:`WIDE_INT_BITS` bits with no stated
+      bit depth are scaled by the bit depth of their maximum (at least 8), not
+      by the dtype's range, which would leave them all but black.
+
+    NumPy data is checked in memory; dask data is checked at open, chunk by
+    chunk, only for the dtypes that need it (float, signed and wide integers),
+    so camera formats (uint8/uint16) cost nothing.
+    """
     dtype = np.dtype(frames.dtype)
     if np.issubdtype(dtype, np.integer) or dtype == np.bool_:
         max_bits = 1 if dtype == np.bool_ else dtype.itemsize * 8
+        wide = bit_depth is None and max_bits > WIDE_INT_BITS
+        if check_values and (dtype.kind == "i" or wide):
+            low, high, _ = _frame_stats(frames)
+            negative = np.flatnonzero(low < 0)
+            if dtype.kind == "i" and negative.size:
+                raise RecordingError(
+                    f"{source}: negative counts (down to {int(low.min())}) in {dtype} data, "
+                    f"{describe_frames(negative, len(low))}; vibmag reads integer frames as sensor counts >= 0: shift or rescale them first"
+                )
+            if wide:
+                bit_depth = max(8, int(max(int(high.max()), 1)).bit_length())
         bits = max_bits if bit_depth is None else int(bit_depth)
         if not 1 <= bits <= max_bits:
             raise RecordingError(f"{source}: bit depth {bit_depth} does not fit {dtype} data (1..{max_bits} bits)")
@@ -128,11 +168,89 @@ def _to_intensities(frames, bit_depth, source, check_finite):
         if bit_depth is not None:
             raise RecordingError(f"{source}: bit_depth applies to integer data; float frames are intensities in [0, 1]")
         out = frames.astype(np.float32)
-        if check_finite and not isinstance(out, da.Array) and not np.isfinite(out).all():
-            bad = int(np.size(out) - np.isfinite(out).sum())
-            raise RecordingError(f"{source}: frames hold {bad} NaN or infinite values")
+        if check_values:
+            low, high, bad = _frame_stats(out)
+            check_intensities(low, high, bad, source)
         return out, None
     raise RecordingError(f"{source}: unsupported pixel type {dtype}; expected integer or float data")
+
+
+def check_intensities(low: np.ndarray, high: np.ndarray, bad: np.ndarray, source: str) -> None:
+    """RecordingError unless every frame is finite (``bad == 0``) and within [0, 1] (per-frame ``low``, ``high``)."""
+    nonfinite = np.flatnonzero(bad > 0)
+    if nonfinite.size:
+        raise RecordingError(
+            f"{source}: {int(bad.sum())} NaN or infinite values in {describe_frames(nonfinite, len(bad))}; "
+            "vibmag needs finite intensities: fill or interpolate them before opening"
+        )
+    outside = np.flatnonzero((low < -RANGE_TOLERANCE) | (high > 1 + RANGE_TOLERANCE))
+    if outside.size:
+        raise RecordingError(
+            f"{source}: float frames are read as intensities in [0, 1], but values range from {float(low.min()):.6g} "
+            f"to {float(high.max()):.6g} in {describe_frames(outside, len(low))}; rescale them to [0, 1] first, or store integer counts"
+        )
+
+
+def _frame_stats(frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame: the smallest and largest finite value and the number of NaN/infinite values (one read of the data)."""
+    axes = tuple(range(1, frames.ndim))
+    if np.issubdtype(frames.dtype, np.integer) or frames.dtype == np.bool_:
+        low, high = frames.min(axis=axes), frames.max(axis=axes)
+        bad = np.zeros(frames.shape[0], np.int64)
+    else:
+        xp = da if isinstance(frames, da.Array) else np
+        finite = xp.isfinite(frames)
+        clean = xp.where(finite, frames, 0.5)
+        low, high, bad = clean.min(axis=axes), clean.max(axis=axes), (~finite).sum(axis=axes)
+    if isinstance(frames, da.Array):
+        low, high, bad = da.compute(low, high, bad)
+    return np.asarray(low), np.asarray(high), np.asarray(bad)
+
+
+def describe_frames(indices, n_frames: int, *, limit: int = 6) -> str:
+    """``"frames 0-9, 12 (11 of 20)"``: frame indices as runs, the first ``limit`` runs."""
+    indices = [int(i) for i in indices]
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:limit]) + (", ..." if len(runs) > limit else "")
+    word = "frame" if len(indices) == 1 else "frames"
+    return f"{word} {text} ({len(indices)} of {n_frames})"
+
+
+def guard_values(frames: da.Array, source: str) -> da.Array:
+    """``frames`` (dask, float) that raise RecordingError naming the frames when a chunk holding NaN,
+    infinite or out-of-range values is computed (for files not checked at open)."""
+    if not np.issubdtype(frames.dtype, np.floating):
+        return frames
+    n_frames = frames.shape[0]
+
+    def check(block, block_info=None):
+        start = block_info[0]["array-location"][0][0] if block_info else 0
+        if block.size:
+            low, high, bad = _frame_stats(block)
+            try:
+                check_intensities(low, high, bad, source)
+            except RecordingError:
+                shifted_low, shifted_high, shifted_bad = (np.zeros(n_frames, a.dtype) for a in (low, high, bad))
+                for full, part in ((shifted_low, low), (shifted_high, high), (shifted_bad, bad)):
+                    full[start : start + len(part)] = part
+                keep = np.zeros(n_frames, bool)
+                keep[start : start + len(low)] = True
+                check_intensities(np.where(keep, shifted_low, 0.5), np.where(keep, shifted_high, 0.5), shifted_bad, source)
+        return block
+
+    return frames.map_blocks(check, dtype=frames.dtype, meta=np.empty((0,) * frames.ndim, frames.dtype))
+
+
+def require_frames(ds, n_frames: int, what: str) -> None:
+    """RecordingError naming the recording unless it holds at least ``n_frames`` frames (for ``what``)."""
+    have = ds.sizes.get("time", 0)
+    if have < n_frames:
+        raise RecordingError(f"{ds.attrs.get('source', 'the recording')}: {have} frame{'s' if have != 1 else ''}; {what} needs at least {n_frames}")
 
 
 def frame_rate_hz(ds: xr.Dataset | xr.DataArray) -> float:

@@ -22,15 +22,16 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+import dask.array as da
 import h5py
 import numpy as np
 import pint
 import xarray as xr
 
 from .. import __version__
-from ..errors import OverwriteError, RecordingError, RecordingNotFoundError
+from ..errors import OverwriteError, RecordingError, RecordingNotFoundError, VibmagError
 from ..files import atomic_path
-from ..recording import lazy_time_chunks, make_recording
+from ..recording import guard_values, lazy_time_chunks, make_recording
 
 __all__ = ["save", "load", "read_hdf5", "is_vibmag_file", "FRAME_RATE_ATTRS", "BIT_DEPTH_ATTRS"]
 
@@ -45,6 +46,8 @@ FRAME_RATE_ATTRS = ("frame_rate", "framerate", "fps", "frame_rate_hz", "record_r
 BIT_DEPTH_ATTRS = ("bit_depth", "bitdepth", "effective_bit_depth", "bits")
 #: Attribute names read as the pixel size (string with unit, or a number in mm).
 PIXEL_SIZE_ATTRS = ("pixel_size", "pixel_size_mm")
+#: What h5py and the netCDF layer raise on corrupt, truncated or malformed files (made RecordingError).
+H5_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError, AttributeError)
 _OPEN_OPTIONS = dict(engine="h5netcdf", decode_times=False, decode_timedelta=False, mask_and_scale=False)
 
 
@@ -240,9 +243,11 @@ def load(path: str | os.PathLike, group: str | None = None, *, chunks: Mapping |
     group = group if group is not None else _default_group(path)
     try:
         dataset = xr.open_dataset(path, group=group, chunks=chunks if chunks is not None else {}, **_OPEN_OPTIONS)
-    except OSError as exc:
-        raise RecordingError(f"{path}: cannot read group {group!r}: {exc}") from exc
-    dataset = _rechunk_or_load(dataset, chunks)
+        dataset = _rechunk_or_load(dataset, chunks)
+    except VibmagError:
+        raise
+    except H5_ERRORS as exc:
+        raise RecordingError(f"{path}: cannot read group {group!r}: corrupt or truncated HDF5 file ({type(exc).__name__}: {exc})") from exc
     dataset.attrs = _decode_attrs({k: v for k, v in dataset.attrs.items() if k != FILE_MARKER})
     for variable in dataset.variables.values():
         variable.attrs = _decode_attrs(variable.attrs)
@@ -311,21 +316,32 @@ def read_hdf5(path: str | os.PathLike, *, dataset: str | None = None, frame_rate
     path = _existing(path)
     if not h5py.is_hdf5(path):
         raise RecordingError(f"{path}: not an HDF5 file (no HDF5 signature)")
-    if is_vibmag_file(path):
-        return _read_own(path, dataset, frame_rate, pixel_size)
-    if dataset is None:
-        raise RecordingError(
-            f"{path}: not a vibmag file; pass dataset= with the path of its frames dataset "
-            f"(candidates: {', '.join(_frame_candidates(path)) or 'none found'})"
-        )
-    return _read_foreign(path, dataset, frame_rate=frame_rate, pixel_size=pixel_size, bit_depth=bit_depth)
+    try:
+        if is_vibmag_file(path):
+            return _read_own(path, dataset, frame_rate, pixel_size)
+        if dataset is None:
+            raise RecordingError(
+                f"{path}: not a vibmag file; pass dataset= with the path of its frames dataset "
+                f"(candidates: {', '.join(_frame_candidates(path)) or 'none found'})"
+            )
+        return _read_foreign(path, dataset, frame_rate=frame_rate, pixel_size=pixel_size, bit_depth=bit_depth)
+    except VibmagError:
+        raise
+    except H5_ERRORS as exc:
+        raise RecordingError(f"{path}: corrupt or truncated HDF5 file ({type(exc).__name__}: {exc})") from exc
 
 
 def _read_own(path: Path, group, frame_rate, pixel_size) -> xr.Dataset:
     """A recording saved by :func:`save`, with optional rate/pixel-size overrides."""
+    group = group if group is not None else _default_group(path)
     data = load(path, group)
     if not isinstance(data, xr.Dataset) or "frames" not in data:
         raise RecordingError(f"{path}: group {group!r} holds no 'frames' variable; it is not a recording")
+    frames = data["frames"]
+    if frames.dims[:1] == ("time",) and frames.ndim in (3, 4):
+        # read through H5Array (read-only, corrupt chunks raise RecordingError), values checked as they are read
+        lazy = lazy_from_hdf5(path, f"{(group or '').strip('/')}/frames".strip("/"), frames.shape, frames.dtype)
+        data["frames"] = (frames.dims, guard_values(lazy, str(path)), frames.attrs)
     data.attrs["source"] = str(path)
     if frame_rate is not None or pixel_size is not None:
         rebuilt = make_recording(data["frames"].data, frame_rate=frame_rate or data.attrs["frame_rate"], pixel_size=pixel_size or data.attrs.get("pixel_size"), source=str(path))
@@ -343,25 +359,61 @@ def _frame_candidates(path: Path) -> list[str]:
 
 def _read_foreign(path: Path, dataset: str, *, frame_rate, pixel_size, bit_depth) -> xr.Dataset:
     """Frames from a foreign HDF5 dataset, lazily, with metadata from its attributes."""
-    group, _, name = dataset.strip("/").rpartition("/")
     with h5py.File(path, "r") as f:
         if dataset.strip("/") not in f or not isinstance(f[dataset.strip("/")], h5py.Dataset):
             raise RecordingError(f"{path}: no dataset {dataset!r} (candidates: {', '.join(_frame_candidates(path)) or 'none'})")
         attrs = _inherited_attrs(f, dataset.strip("/"))
+        item = f[dataset.strip("/")]
+        shape, dtype = tuple(item.shape), item.dtype
+    if dtype.kind not in "uifb":
+        raise RecordingError(f"{path}: dataset {dataset} holds {dtype} values (shape {shape}); frames must be integer or float numbers")
+    if len(shape) not in (3, 4):
+        raise RecordingError(f"{path}: dataset {dataset} has shape {shape}; frames must be shaped (time, y, x) or (time, y, x, channel)")
     rate = frame_rate if frame_rate is not None else _first_attr(attrs, FRAME_RATE_ATTRS)
     if rate is None:
         raise RecordingError(f"{path}: {dataset} has no frame-rate attribute ({', '.join(FRAME_RATE_ATTRS)}); pass frame_rate=, e.g. frame_rate='2 kHz'")
-    opened = xr.open_dataset(path, group=group or None, phony_dims="sort", chunks={}, **_OPEN_OPTIONS)
-    frames = opened[name]
-    frames = frames.chunk({frames.dims[0]: lazy_time_chunks(frames.shape[1:], frames.dtype.itemsize)})
+    if isinstance(rate, (bytes, np.ndarray)) or (isinstance(rate, (int, float, np.number)) and not np.isfinite(rate)):
+        raise RecordingError(f"{path}: {dataset}'s frame-rate attribute {rate!r} is not a rate; pass frame_rate=, e.g. frame_rate='2 kHz'")
+    frames = lazy_from_hdf5(path, dataset.strip("/"), shape, dtype)
     return make_recording(
-        frames.data,
+        frames,
         frame_rate=rate if not isinstance(rate, (int, float, np.number)) else f"{float(rate)!r} Hz",
         pixel_size=pixel_size if pixel_size is not None else _pixel_size_attr(attrs),
         bit_depth=bit_depth if bit_depth is not None else _first_attr(attrs, BIT_DEPTH_ATTRS),
         source=str(path),
         attrs={"format": "hdf5", "dataset": "/" + dataset.strip("/")},
     )
+
+
+class H5Array:
+    """A read-only, lazily read HDF5 dataset: ``shape``, ``dtype``, ``ndim`` and ``__getitem__`` for dask.
+
+    Each read opens the file in mode ``"r"`` (nothing is held open between
+    reads, so the file is never locked or modified), and an HDF5 error while
+    reading (a corrupt or truncated chunk) becomes a :class:`RecordingError`
+    naming the file. It pickles as its path and dataset name, so dask workers
+    reopen the file themselves.
+    """
+
+    def __init__(self, path, name: str, shape: tuple, dtype):
+        self.path, self.name = str(path), str(name)
+        self.shape, self.dtype, self.ndim = tuple(int(n) for n in shape), np.dtype(dtype), len(shape)
+
+    def __getitem__(self, index) -> np.ndarray:
+        try:
+            with h5py.File(self.path, "r") as f:
+                return np.asarray(f[self.name][index])
+        except H5_ERRORS as exc:
+            raise RecordingError(f"{self.path}: cannot read {self.name} (corrupt or truncated HDF5 data: {type(exc).__name__}: {exc})") from exc
+
+
+def lazy_from_hdf5(path, name: str, shape: tuple, dtype) -> da.Array:
+    """A dask array over the HDF5 dataset ``name`` of ``path``, chunked along time (about 64 MB of float32 each)."""
+    stat = os.stat(path)
+    array = H5Array(path, name, shape, dtype)
+    chunks = (lazy_time_chunks(shape[1:], max(np.dtype(dtype).itemsize, 4)),) + tuple(shape[1:])
+    return da.from_array(array, chunks=chunks, name=f"h5-{Path(path).resolve()}-{name}-{stat.st_size}-{stat.st_mtime_ns}",
+                         meta=np.empty((0,) * len(shape), array.dtype))
 
 
 def _inherited_attrs(f: h5py.File, dataset: str) -> dict:

@@ -22,10 +22,11 @@ import numpy as np
 import xarray as xr
 from PIL import Image, ImageDraw, ImageFont
 
-from ..errors import OverwriteError, RecordingError
+from ..errors import OutputError, OverwriteError, RecordingError
 from ..files import atomic_path
 from ..recording import frame_rate_hz
 from ..units import frequency_hz
+from .outputs import check_output
 from .video import probe_video
 
 __all__ = ["write_video"]
@@ -155,17 +156,18 @@ def write_video(
     path = Path(path)
     suffix = path.suffix.lower()
     if not 1 <= quality <= 10:
-        raise ValueError(f"quality must be between 1 and 10, got {quality}")
+        raise OutputError(f"quality must be between 1 and 10, got {quality}")
     if suffix not in WRITE_SUFFIXES:
-        raise ValueError(f"{path}: write_video writes {' or '.join(WRITE_SUFFIXES)} files, not {suffix!r}")
+        raise OutputError(f"{path}: write_video writes {' or '.join(WRITE_SUFFIXES)} files, not {suffix!r}")
     panels = [_as_frames(ds_or_frames, "ds_or_frames")]
     if side_by_side is not None:
         panels.append(_as_frames(side_by_side, "side_by_side"))
         if panels[1].shape != panels[0].shape:
-            raise ValueError(
+            raise OutputError(
                 f"side_by_side frames must match (time, y, x) = {panels[0].shape}, got {panels[1].shape}"
             )
     _check_output(path, panels, overwrite=overwrite)
+    check_output(path, suffixes=WRITE_SUFFIXES, inputs=[p.source for p in panels if p.source], overwrite=overwrite)
     layout = _Layout.for_panels(panels, labels=labels, timestamp=timestamp, gap=gap, stack=stack, zoom=zoom)
     fps = _playback_fps(fps, panels[0].capture_rate, gif=suffix == ".gif")
     comment = _rate_comment(fps, panels[0].capture_rate)
@@ -185,7 +187,7 @@ def _as_frames(obj, name: str) -> _Frames:
     if isinstance(obj, xr.Dataset):
         source = obj.attrs.get("source")
         if "frames" not in obj:
-            raise ValueError(f"{name}: the Dataset has no 'frames' variable")
+            raise OutputError(f"{name}: the Dataset has no 'frames' variable")
         obj = obj["frames"].assign_attrs({**obj.attrs, **obj["frames"].attrs})
     if isinstance(obj, xr.DataArray):
         source = source or obj.attrs.get("source")
@@ -201,10 +203,10 @@ def _as_frames(obj, name: str) -> _Frames:
     else:
         data = obj if isinstance(obj, da.Array) else np.asarray(obj)
     if data.ndim not in (3, 4) or min(data.shape) == 0:
-        raise ValueError(f"{name}: frames must be shaped (time, y, x) or (time, y, x, channel), got {data.shape}")
+        raise OutputError(f"{name}: frames must be shaped (time, y, x) or (time, y, x, channel), got {data.shape}")
     channels = 1 if data.ndim == 3 else data.shape[3]
     if channels not in (1, 3, 4):
-        raise ValueError(f"{name}: frames need 1, 3 or 4 (RGBA) channels, got {channels}")
+        raise OutputError(f"{name}: frames need 1, 3 or 4 (RGBA) channels, got {channels}")
     if data.ndim == 4:
         data = data[..., : min(channels, 3)]
     return _Frames(data, min(channels, 3), times, capture_rate, source)
@@ -218,7 +220,7 @@ def _check_output(path: Path, panels: list[_Frames], *, overwrite: bool) -> None
     if path.exists() and not overwrite:
         raise OverwriteError(f"{path}: already exists; pass overwrite=True to replace it")
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path}: the output folder {path.parent} does not exist")
+        raise OutputError(f"{path}: the output folder {path.parent} does not exist")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -235,10 +237,10 @@ def _playback_fps(fps, capture_rate: float | None, *, gif: bool) -> float:
     else:
         fps = frequency_hz(fps, bare_unit="Hz")
     if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+        raise OutputError(f"fps must be positive, got {fps}")
     if gif:
         if fps > GIF_MAX_FPS:
-            raise ValueError(f"GIF players show at most {GIF_MAX_FPS:g} fps, got fps={fps:g}; write an MP4")
+            raise OutputError(f"GIF players show at most {GIF_MAX_FPS:g} fps, got fps={fps:g}; write an MP4")
         fps = 100.0 / max(2, round(100.0 / fps))
     return float(fps)
 
@@ -270,16 +272,16 @@ class _Layout:
     def for_panels(cls, panels: list[_Frames], *, labels, timestamp: bool, gap: int, stack: str = "horizontal",
                    zoom: int = 1) -> _Layout:
         if stack not in ("horizontal", "vertical"):
-            raise ValueError(f"stack must be 'horizontal' or 'vertical', got {stack!r}")
+            raise OutputError(f"stack must be 'horizontal' or 'vertical', got {stack!r}")
         if not isinstance(zoom, int) or isinstance(zoom, bool) or zoom < 1:
-            raise ValueError(f"zoom must be a positive integer, got {zoom!r}")
+            raise OutputError(f"zoom must be a positive integer, got {zoom!r}")
         _, height, width = panels[0].shape
         height, width = height * zoom, width * zoom
         labels = tuple(labels or ())
         if labels and len(labels) != len(panels):
-            raise ValueError(f"labels needs one text per panel ({len(panels)}), got {len(labels)}")
+            raise OutputError(f"labels needs one text per panel ({len(panels)}), got {len(labels)}")
         if gap < 0:
-            raise ValueError(f"gap must be >= 0 px, got {gap}")
+            raise OutputError(f"gap must be >= 0 px, got {gap}")
         time_format = _time_format(panels[0].times) if timestamp else None
         font = ImageFont.load_default(size=max(10, width // 32)) if labels or timestamp else None
         band = _band_height(font) if font is not None else 0
@@ -305,7 +307,7 @@ class _Layout:
 def _time_format(times: np.ndarray | None) -> str:
     """A format for time stamps with enough decimals to tell frames apart."""
     if times is None:
-        raise ValueError("timestamp=True needs a recording (Dataset or DataArray) with a time coordinate")
+        raise OutputError("timestamp=True needs a recording (Dataset or DataArray) with a time coordinate")
     steps = np.diff(times)
     step = float(np.median(steps)) if steps.size else 1e-3
     decimals = min(9, max(0, math.ceil(-math.log10(step)) + 1)) if step > 0 else 3
@@ -321,7 +323,7 @@ def _band_height(font) -> int:
 def _canvases(panels: list[_Frames], layout: _Layout, *, chunk_frames: int) -> Iterator[np.ndarray]:
     """Yield each output frame as uint8 (rows, cols[, 3]), ``chunk_frames`` input frames at a time."""
     if chunk_frames < 1:
-        raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        raise OutputError(f"chunk_frames must be >= 1, got {chunk_frames}")
     n_time = panels[0].shape[0]
     for start in range(0, n_time, chunk_frames):
         window = slice(start, min(start + chunk_frames, n_time))
@@ -336,10 +338,10 @@ def _to_uint8(block: np.ndarray, channels: int) -> np.ndarray:
         out = block
     elif np.issubdtype(block.dtype, np.floating):
         if not np.isfinite(block).all():
-            raise ValueError("frames hold NaN or infinite values; cannot write them as video")
+            raise RecordingError("frames hold NaN or infinite values; cannot write them as video")
         out = np.rint(np.clip(block, 0.0, 1.0) * 255.0).astype(np.uint8)
     else:
-        raise ValueError(f"frames must be floats in [0, 1] or uint8 counts, got dtype {block.dtype}")
+        raise OutputError(f"frames must be floats in [0, 1] or uint8 counts, got dtype {block.dtype}")
     if out.ndim == 4 and out.shape[-1] == 1:
         out = out[..., 0]
     if channels == 3 and out.ndim == 3:

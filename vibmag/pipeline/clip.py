@@ -12,7 +12,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from ..io.video_write import write_video
+from ..io.outputs import check_output
+from ..io.video_write import WRITE_SUFFIXES, write_video
 from ..progress import Progress
 from ..units import ureg
 from .magnifying import magnify
@@ -77,6 +78,7 @@ def write_magnified_clip(
     xarray.Dataset
         The magnified recording, as :func:`vibmag.magnify` returns it.
     """
+    check_output(path, suffixes=WRITE_SUFFIXES, inputs=[ds], overwrite=overwrite)  # before the work, not after
     band = None if band_hz is None else tuple(ureg.Quantity(float(edge), "Hz") for edge in band_hz)
     result = magnify(ds, alpha, band=band, region=region, method=method, reference=reference, adapt_steps=adapt_steps,
                      progress=progress, cancel=cancel)
