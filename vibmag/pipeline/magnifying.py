@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,18 +43,19 @@ import xarray as xr
 
 from .. import __version__
 from ..analysis import band_filter, check_band, region_mask
-from ..errors import MagnifyError, OverwriteError
+from ..errors import MagnifyError, OverwriteError, VibmagWarning
 from ..flow import get_estimator, warp
 from ..flow.api import iter_displacement
 from ..flow.evidence import MotionEvidence
 from ..flow.filters import to_luminance
 from ..io import open_recording
 from ..io.hdf5 import save
+from ..io.outputs import check_output
 from ..magnification import adapt, load_model, magnify_pair
 from ..magnification.alpha import DEFAULT_TRANSITION, alpha_grid, with_region
 from ..magnification.classical import LinearEulerian, RieszPhase, TemporalFilter
 from ..progress import Progress, Ticker
-from ..recording import frame_rate_hz, lazy_time_chunks
+from ..recording import describe_frames, frame_rate_hz, lazy_time_chunks
 from ..streaming import TemporalStore
 from ..units import format_quantity, frequency_hz
 
@@ -192,6 +194,11 @@ def _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gat
         raise MagnifyError(f"reference must be a frame index in [0, {n_time}), got {reference!r}")
     if chunk_frames < 1:
         raise MagnifyError(f"chunk_frames must be >= 1, got {chunk_frames}")
+    frames = ds["frames"].data
+    if isinstance(frames, np.ndarray) and np.issubdtype(frames.dtype, np.floating) and not np.isfinite(frames).all():
+        bad = np.flatnonzero(~np.isfinite(frames).reshape(n_time, -1).all(axis=1))
+        raise MagnifyError(f"{ds.attrs.get('source', 'the recording')}: NaN or infinite values in {describe_frames(bad, n_time)}; "
+                           "magnify needs finite frames")
     rate = frame_rate_hz(ds)
     band_hz = None if band is None else check_band(band, rate, n_time=n_time)
     alpha_map = alpha_grid(alpha, (height, width))
@@ -216,6 +223,7 @@ def _check_output(ds, plan: _Plan, output, overwrite: bool) -> None:
         raise OverwriteError(f"{path}: exists; pass overwrite=True to replace it")
     if not path.parent.is_dir():
         raise MagnifyError(f"{path}: the folder {path.parent} does not exist")
+    check_output(path, suffixes=(".h5", ".hdf5"), inputs=[ds], overwrite=overwrite)  # writable, not an input, a vibmag file
 
 
 class _FrameSink:
@@ -359,6 +367,7 @@ def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker
         for window in _chunks(plan):
             frames = _frames(ds, window)
             selected = torch.from_numpy(store.read(window.start, window.stop)).view(-1, 2, height, width)
+        _warn_if_too_large(plan, store, gate, (height, width))
             with torch.no_grad():
                 out = step(reference, frames, selected, alpha)
             sink.write(window.start, _to_numpy(out))
@@ -369,6 +378,22 @@ def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker
 def _lagrangian_step(reference, frames, selected, alpha) -> torch.Tensor:
     """J(q) = I_t(q - (alpha - 1) * B(q)): the band motion made alpha times as large."""
     return warp(frames, -(alpha - 1.0) * selected)
+def _warn_if_too_large(plan: _Plan, store: TemporalStore, gate: np.ndarray, frame_shape: tuple) -> None:
+    """VibmagWarning (after pass 1, before pass 2) where alpha times the measured motion exceeds a quarter of the frame."""
+    magnified = 0.0
+    change = np.abs(plan.alpha - 1.0) * gate
+    for window in _chunks(plan):
+        flow = store.read(window.start, window.stop).reshape(-1, 2, *frame_shape)
+        magnified = max(magnified, float(np.nanmax(np.hypot(flow[:, 0], flow[:, 1]) * change, initial=0.0)))
+    limit = min(frame_shape) / 4
+    if magnified > limit:
+        warnings.warn(
+            f"alpha {float(plan.alpha.max()):g} times the measured motion moves the image by up to {magnified:.3g} px, more than a "
+            f"quarter of the frame ({limit:g} px); the magnified frames will be mostly artefacts: lower alpha, or pick a band",
+            VibmagWarning, stacklevel=4,
+        )
+
+
 
 
 def _flowmag_model(model, ds, adapt_steps: int):
