@@ -364,10 +364,10 @@ def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker
         alpha = torch.from_numpy(1.0 + (plan.alpha - 1.0) * gate)[None, None]
         if plan.band_hz is not None:
             store.filter(_band_filter(plan), cancel=ticker.cancel)
+        _warn_if_too_large(plan, store, gate, (height, width))
         for window in _chunks(plan):
             frames = _frames(ds, window)
             selected = torch.from_numpy(store.read(window.start, window.stop)).view(-1, 2, height, width)
-        _warn_if_too_large(plan, store, gate, (height, width))
             with torch.no_grad():
                 out = step(reference, frames, selected, alpha)
             sink.write(window.start, _to_numpy(out))
@@ -375,9 +375,6 @@ def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker
     return {"motion_evidence": (("y", "x"), gate, {"units": "1", "long_name": "weight of alpha - 1 (motion evidence)"})}
 
 
-def _lagrangian_step(reference, frames, selected, alpha) -> torch.Tensor:
-    """J(q) = I_t(q - (alpha - 1) * B(q)): the band motion made alpha times as large."""
-    return warp(frames, -(alpha - 1.0) * selected)
 def _warn_if_too_large(plan: _Plan, store: TemporalStore, gate: np.ndarray, frame_shape: tuple) -> None:
     """VibmagWarning (after pass 1, before pass 2) where alpha times the measured motion exceeds a quarter of the frame."""
     magnified = 0.0
@@ -394,6 +391,9 @@ def _warn_if_too_large(plan: _Plan, store: TemporalStore, gate: np.ndarray, fram
         )
 
 
+def _lagrangian_step(reference, frames, selected, alpha) -> torch.Tensor:
+    """J(q) = I_t(q - (alpha - 1) * B(q)): the band motion made alpha times as large."""
+    return warp(frames, -(alpha - 1.0) * selected)
 
 
 def _flowmag_model(model, ds, adapt_steps: int):
