@@ -67,8 +67,10 @@ def expand_inputs(inputs, *, exclude=()) -> list[Path]:
     """HDF5 files named by ``inputs``: files, folders (their ``.h5``/``.hdf5`` files) and glob patterns.
 
     Files are returned resolved, in order, each once; ``exclude`` (the results
-    file) is left out. Raises SettingsError for a path that does not exist, a
-    pattern or folder with no HDF5 file, or a file that is not ``.h5``/``.hdf5``.
+    file) is left out where a folder or pattern matches it, and refused where
+    it is named as an input file. Raises SettingsError for a path that does not
+    exist, a pattern or folder with no HDF5 file, a file that is not
+    ``.h5``/``.hdf5``, or an input that is an excluded file.
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
@@ -87,6 +89,8 @@ def expand_inputs(inputs, *, exclude=()) -> list[Path]:
         elif Path(text).is_file():
             if Path(text).suffix.lower() not in HDF5_SUFFIXES:
                 raise SettingsError(f"{text}: batch inputs are HDF5 files (.h5, .hdf5)")
+            if Path(text).resolve() in excluded:
+                raise SettingsError(f"{text}: is the results file (--output); an input cannot also be the results file")
             matches = [Path(text)]
         else:
             raise SettingsError(f"{text}: no such file, folder or pattern")

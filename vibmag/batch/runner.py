@@ -34,7 +34,7 @@ from ..files import atomic_path
 from .display import BatchDisplay
 from .inputs import Recording, RecordingProblem, expand_inputs, file_names, inspect_file, inspect_task
 from .settings import BatchSettings, load_settings, parse_settings
-from .store import BatchError, ResultsStore
+from .store import BatchError, ResultsStore, check_results_file
 from .tasks import combine, failure_dataset, finish, magnified_clip, make_job, run_job, tile_displacement, tile_reduce, tile_shapes, tile_summary
 
 __all__ = ["run", "process_recording", "BatchReport", "Outcome"]
@@ -147,7 +147,7 @@ def run(
     """
     start = time.perf_counter()
     settings = as_settings(settings)
-    output = Path(output).resolve()
+    output = check_results_file(Path(output).resolve())  # before the log file or anything else is written
     files = expand_inputs(inputs, exclude=[output])
     log_path = Path(log_file).resolve() if log_file is not None else output.with_suffix(".log")
     with _logging_to(log_path):

@@ -39,7 +39,7 @@ from ..errors import OverwriteError, VibmagError
 from ..files import atomic_path
 from ..io.hdf5 import FILE_MARKER, is_vibmag_file, save
 
-__all__ = ["ResultsStore", "BatchError", "read_results_table"]
+__all__ = ["ResultsStore", "BatchError", "read_results_table", "check_results_file", "is_results_file"]
 
 logger = logging.getLogger("vibmag.batch")
 #: Merging may take at most this fraction of the client's time.
@@ -63,12 +63,7 @@ class ResultsStore:
         self._last_merge_seconds = 0.0
 
     def __enter__(self) -> ResultsStore:
-        if self.path.suffix.lower() not in (".h5", ".hdf5"):
-            raise BatchError(f"{self.path}: the results file must be .h5 or .hdf5")
-        if not self.path.parent.is_dir():
-            raise BatchError(f"{self.path}: the folder {self.path.parent} does not exist")
-        if self.path.exists() and not is_vibmag_file(self.path):
-            raise OverwriteError(f"{self.path}: exists and was not written by vibmag; refusing to modify it")
+        check_results_file(self.path)
         self._lock()
         try:
             self._remove_stale_temporaries()
@@ -159,6 +154,37 @@ class ResultsStore:
             self.parts.rmdir()
         self._last_merge_end = time.monotonic()
         self._last_merge_seconds = self._last_merge_end - start
+
+
+def check_results_file(path) -> Path:
+    """Refuse a results file vibmag must not write: not ``.h5``/``.hdf5``, in a missing or read-only
+    folder, or an existing file that is not a batch results file (a file not written by vibmag, or a
+    vibmag *recording*: results are never appended into a user's data). Returns the path."""
+    path = Path(path)
+    if path.suffix.lower() not in (".h5", ".hdf5"):
+        raise BatchError(f"{path}: the results file must be .h5 or .hdf5")
+    if not path.parent.is_dir():
+        raise BatchError(f"{path}: the folder {path.parent} does not exist")
+    if path.is_dir():
+        raise BatchError(f"{path}: is a folder; the results file must be a file (.h5)")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise BatchError(f"{path}: the folder {path.parent} is not writable")
+    if path.exists() and not is_vibmag_file(path):
+        raise OverwriteError(f"{path}: exists and was not written by vibmag; refusing to modify it")
+    if path.exists() and not is_results_file(path):
+        raise OverwriteError(f"{path}: is a vibmag recording or result, not a batch results file; refusing to add to it: name a new results file")
+    return path
+
+
+def is_results_file(path) -> bool:
+    """True if ``path`` is a batch results file: written by vibmag, no data at its root, and every group a recording's result (``status``)."""
+    try:
+        with h5py.File(path, "r") as f:
+            if FILE_MARKER not in f.attrs or any(isinstance(item, h5py.Dataset) for item in f.values()):
+                return False
+            return all(isinstance(item, h5py.Group) and "status" in item.attrs for item in f.values())
+    except (OSError, ValueError, KeyError, RuntimeError):
+        return False
 
 
 def _append_part(part: Path, target: Path) -> None:

@@ -7,18 +7,26 @@ Every estimator is an ``nn.Module`` whose ``forward(ref, moving)`` maps
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+
 import torch
 from torch import nn
 
-from .lk import LucasKanade
+from ..errors import OptionError
+from .lk import LucasKanade, LucasKanadeOptions
 
-__all__ = ["DEFAULT_METHOD", "available_methods", "get_estimator", "estimate_flow"]
+__all__ = ["DEFAULT_METHOD", "available_methods", "get_estimator", "estimate_flow", "estimator_options"]
 
 #: The estimator used when ``method`` is None (chosen by benchmarks/flow_accuracy.py).
 DEFAULT_METHOD = "lucas-kanade"
 
 _ESTIMATORS = {
     "lucas-kanade": LucasKanade,
+}
+#: The options dataclass of each estimator: its fields are the keywords ``get_estimator`` accepts.
+_OPTIONS = {
+    "lucas-kanade": LucasKanadeOptions,
 }
 
 
@@ -34,11 +42,31 @@ def get_estimator(method: str | None = None, **options) -> nn.Module:
     ------
     ValueError
         If ``method`` is not one of :func:`available_methods`.
+    vibmag.errors.OptionError
+        If an option is not one the estimator takes (the message names it,
+        suggests the nearest valid name, and lists them all); also a TypeError.
     """
     name = DEFAULT_METHOD if method is None else method
     if name not in _ESTIMATORS:
         raise ValueError(f"unknown flow method {name!r}; expected one of {', '.join(available_methods())}")
-    return _ESTIMATORS[name](**options)
+    valid = estimator_options(name)
+    unknown = [key for key in options if key not in valid]
+    if unknown:
+        hints = [f"{key!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(key, valid, n=1)) else repr(key) for key in unknown]
+        raise OptionError(
+            f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(hints)} for flow method {name!r}; "
+            f"its options are {', '.join(valid)}"
+        )
+    try:
+        return _ESTIMATORS[name](**options)
+    except TypeError as exc:  # a value of the wrong type for a known option
+        raise OptionError(f"flow method {name!r}: bad option value ({exc})") from None
+
+
+def estimator_options(method: str | None = None) -> tuple[str, ...]:
+    """The keyword options the estimator called ``method`` takes (its options dataclass's fields)."""
+    name = DEFAULT_METHOD if method is None else method
+    return tuple(f.name for f in dataclasses.fields(_OPTIONS[name]))
 
 
 def estimate_flow(ref: torch.Tensor, moving: torch.Tensor, *, method: str | None = None, **options) -> torch.Tensor:

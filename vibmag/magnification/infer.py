@@ -18,6 +18,8 @@ import importlib
 import importlib.resources
 import json
 import math
+import pickle
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,10 +87,7 @@ def load_model(path=None, *, device="cpu") -> Magnifier:
     path = Path(path) if path is not None else default_weights_path()
     if not path.exists():
         raise FileNotFoundError(f"no magnifier weights at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ModelFileError(f"cannot read magnifier weights {path}: not a torch weights file or corrupt ({type(exc).__name__})") from exc
+    state = load_tensors(path, what="magnifier weights file")
     if not isinstance(state, dict) or state.get("format") != WEIGHTS_FORMAT:
         raise ModelFileError(f"{path} is not a vibmag magnifier weights file (format {WEIGHTS_FORMAT!r} expected)")
     try:
@@ -99,6 +98,29 @@ def load_model(path=None, *, device="cpu") -> Magnifier:
         raise ModelFileError(f"{path} does not hold a valid magnifier: {exc}") from exc
     model.metadata = metadata
     return model.to(device).eval()
+
+
+def load_tensors(path, *, what: str, device="cpu"):
+    """``torch.load(path, weights_only=True)`` with vibmag's own refusal.
+
+    Nothing but tensors and plain containers is ever unpickled. A file holding
+    other pickled objects (which could run code when loaded), or no torch
+    file at all, raises :class:`ModelFileError` naming the file, without
+    torch's hint that ``weights_only=False`` "will likely succeed" and
+    without the warnings torch emits while it refuses (e.g. about a raw
+    pickle's protocol), so nothing leaks to the user but the one message.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's UserWarnings about the refused pickle: the error below says it all
+        try:
+            return torch.load(path, map_location=device, weights_only=True)
+        except FileNotFoundError:
+            raise
+        except pickle.UnpicklingError:
+            reason = "it holds pickled Python objects other than tensors, which vibmag never loads (loading them could run code)"
+        except Exception as exc:  # torch raises RuntimeError, EOFError, zipfile errors... on corrupt or foreign files
+            reason = f"not a torch file, or corrupt ({type(exc).__name__})"
+    raise ModelFileError(f"{path}: not a vibmag {what}: {reason}")
 
 
 def resolve_flow(spec=None):

@@ -22,14 +22,16 @@ import json
 import logging
 import math
 import time
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..files import atomic_path
 from .data import Augment, PairPool, PoolConfig, build_pool
-from .infer import WEIGHTS_FORMAT, ModelFileError, resolve_flow
+from .infer import WEIGHTS_FORMAT, ModelFileError, load_tensors, resolve_flow
 from .losses import FlowMagLoss, flow_and_confidence
 from .model import Magnifier
 
@@ -149,12 +151,7 @@ def save_checkpoint(path, model: Magnifier, optimizer, step: int, config: dict) 
 def load_checkpoint(path, *, device="cpu"):
     """``(model, optimizer_state, step, config)`` from a checkpoint written by :func:`save_checkpoint`."""
     path = Path(path)
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:
-        raise ModelFileError(f"{path} is not a readable vibmag checkpoint ({type(exc).__name__}: {exc})") from exc
+    state = load_tensors(path, what="checkpoint", device=device)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError(f"{path} is not a vibmag magnifier checkpoint")
     model = Magnifier(**json.loads(state["model_config"]))
@@ -230,6 +227,38 @@ def _write_log(path: Path, rows: list[dict]) -> None:
     rows.clear()
 
 
+def _check_inputs(args, cache: Path, device):
+    """Refuse a bad ``--resume`` checkpoint or ``--pool-cache`` before any work; return the loaded checkpoint (or None)."""
+    if cache.exists():
+        check_pool_cache(cache)
+    if not args.resume:
+        return None
+    if not Path(args.resume).is_file():
+        raise ModelFileError(f"{args.resume}: no such checkpoint (--resume)")
+    return load_checkpoint(args.resume, device=device)
+
+
+def check_pool_cache(path) -> None:
+    """ModelFileError unless ``path`` is a training-pair cache as vibmag writes it: an ``.npz`` of
+    numeric ``i0``, ``it`` and string ``source`` arrays, with no pickled objects (never loaded)."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile) or not {"i0", "it", "source"} <= {name for name in data.files}:
+                raise ValueError("it lacks the arrays i0, it and source")
+            for name in ("i0", "it", "source"):
+                with data.zip.open(f"{name}.npy") as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    _, _, dtype = read_header(member)
+                if dtype.hasobject or dtype.kind not in ("f" if name != "source" else "US"):
+                    raise ValueError(f"its {name} array holds {dtype} values")
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        detail = "it holds pickled Python objects, which vibmag never loads" if "pickle" in str(exc) else str(exc)
+        raise ModelFileError(f"{path}: not a training-pair cache vibmag wrote (--pool-cache): {detail}; "
+                             "delete it or pass another --pool-cache") from None
+
+
 def main(argv=None) -> int:
     """Run ``vibmag train`` with ``argv`` (a list of strings, or an argparse Namespace)."""
     args = argv if isinstance(argv, argparse.Namespace) else get_args_parser().parse_args(argv)
@@ -239,6 +268,9 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
     out = Path(args.output_dir)
+    pool_cfg = _pool_config(args)
+    cache = Path(args.pool_cache) if args.pool_cache else out / f"pairs-{pool_cfg.key()}.npz"
+    resumed = _check_inputs(args, cache, device)  # before any work: a bad --resume or --pool-cache is refused at once
     out.mkdir(parents=True, exist_ok=True)
     config = {k: v for k, v in vars(args).items() if k not in ("resume", "time_limit", "export", "print_every", "threads", "device", "steps")}
     estimator = resolve_flow(args.flow)
@@ -246,8 +278,6 @@ def main(argv=None) -> int:
         estimator = estimator.to(device)
     loss_fn = FlowMagLoss(estimator, mag_weight=args.mag_weight, color_weight=args.color_weight, confidence_mask=args.confidence_mask)
 
-    pool_cfg = _pool_config(args)
-    cache = Path(args.pool_cache) if args.pool_cache else out / f"pairs-{pool_cfg.key()}.npz"
     t_pool = time.time()
     pool = build_pool(pool_cfg, estimator=estimator, cache=cache)
     log.info("training pairs: %d %s (%.0f s)", len(pool), pool.counts, time.time() - t_pool)
@@ -255,11 +285,11 @@ def main(argv=None) -> int:
     augment = Augment(crop=args.crop, alpha_range=(1.0, args.alpha_max), noise_prob=args.noise_prob)
     val_augment = Augment(crop=args.crop, alpha_range=(1.0, args.alpha_max), noise_prob=args.noise_prob)
 
-    if args.resume:
-        model, opt_state, step, saved = load_checkpoint(args.resume, device=device)
+    if resumed is not None:
+        model, opt_state, step, saved = resumed
         optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
         optimizer.load_state_dict(opt_state)
-        torch.set_rng_state(torch.load(args.resume, weights_only=True)["torch_rng"])
+        torch.set_rng_state(load_tensors(args.resume, what="checkpoint")["torch_rng"])
         log.info("resumed from %s at step %d", args.resume, step)
     else:
         widths = tuple(int(w) for w in str(args.widths).split(","))
