@@ -40,6 +40,7 @@ def estimate_displacement(
     progress=None,
     cancel: threading.Event | None = None,
     return_confidence: bool = False,
+    return_uncertainty: bool = False,
     margin: int = DEFAULT_MARGIN,
     device=None,
     **options,
@@ -76,6 +77,9 @@ def estimate_displacement(
         Set it from another thread to stop with :class:`vibmag.errors.CancelledError`.
     return_confidence : bool
         Also return the per-pixel confidence in [0, 1] (see below).
+    return_uncertainty : bool
+        Also return the 1-sigma uncertainty of every displacement sample (see
+        below; estimators with ``track_with_uncertainty`` only, i.e. Lucas-Kanade).
     margin : int
         Context (px) around a region's bounding box.
     device : torch device, optional
@@ -95,6 +99,15 @@ def estimate_displacement(
         With ``return_confidence=True``: a Dataset holding ``displacement`` and
         ``confidence`` (float32, dims ``("time", "y", "x")``, units ``"1"``;
         0.5 where the predicted error is ``tolerance`` px, 0.05 by default).
+        With ``return_uncertainty=True``: a Dataset holding ``displacement``
+        and ``uncertainty`` (float32, dims ``("time", "component", "y", "x")``
+        like the displacement, units ``"px"``): the predicted standard
+        deviation of each component's error, from the reference's structure
+        tensor and the fit's residual (noise estimated from the residual of
+        each frame, so it varies in time), per pixel. Large along a uniform
+        edge, in the edge's direction (the aperture problem); 0 at the
+        reference frame itself. ``vibmag.to_physical`` converts it to mm with
+        the displacement. See docs/flow.md for its calibration.
 
     Convention
     ----------
@@ -129,30 +142,41 @@ def estimate_displacement(
     keep = (slice(box[0] - work[0], box[2] - work[0]), slice(box[1] - work[1], box[3] - work[1]))
     displacement = np.full((n_time, 2, height, width), np.nan, dtype=np.float32)
     confidence = np.full((n_time, height, width), np.nan, dtype=np.float32) if return_confidence else None
+    uncertainty = np.full((n_time, 2, height, width), np.nan, dtype=np.float32) if return_uncertainty else None
 
     reference_frame = _reference_frame(crop, reference, chunk_frames)
     with as_progress(progress, "displacement") as report:
         for part in iter_displacement(crop, estimator, reference_frame, chunk_frames=chunk_frames, device=device,
-                                      return_confidence=return_confidence, progress=report, cancel=cancel):
+                                      return_confidence=return_confidence, return_uncertainty=return_uncertainty,
+                                      progress=report, cancel=cancel):
             t = part.window
             displacement[t, :, box[0] : box[2], box[1] : box[3]] = part.flow[:, :, keep[0], keep[1]].cpu().numpy()
             if confidence is not None:
                 confidence[t, box[0] : box[2], box[1] : box[3]] = part.confidence[:, 0][:, keep[0], keep[1]].cpu().numpy()
+            if uncertainty is not None:
+                uncertainty[t, :, box[0] : box[2], box[1] : box[3]] = part.uncertainty[:, :, keep[0], keep[1]].cpu().numpy()
 
     displacement[:, :, ~inside] = np.nan
     if confidence is not None:
         confidence[:, ~inside] = np.nan
+    if uncertainty is not None:
+        uncertainty[:, :, ~inside] = np.nan
     result = _label(displacement, frames, ds.attrs, reference, method_name, options)
-    if confidence is None:
+    if confidence is None and uncertainty is None:
         return result
-    conf_da = xr.DataArray(
-        confidence,
-        dims=("time", "y", "x"),
-        coords={name: result.coords[name] for name in ("time", "y", "x")},
-        attrs={"units": "1", "long_name": "displacement confidence"},
-        name="confidence",
-    )
-    return xr.Dataset({"displacement": result, "confidence": conf_da}, attrs=dict(result.attrs))
+    out = {"displacement": result}
+    if confidence is not None:
+        out["confidence"] = xr.DataArray(
+            confidence,
+            dims=("time", "y", "x"),
+            coords={name: result.coords[name] for name in ("time", "y", "x")},
+            attrs={"units": "1", "long_name": "displacement confidence"},
+            name="confidence",
+        )
+    if uncertainty is not None:
+        out["uncertainty"] = result.copy(data=uncertainty).rename("uncertainty").assign_attrs(
+            units="px", long_name="displacement uncertainty (1 sigma)")
+    return xr.Dataset(out, attrs=dict(result.attrs))
 
 
 @dataclass(frozen=True)
@@ -163,6 +187,7 @@ class DisplacementChunk:
     frames: torch.Tensor  # (n, C, H, W) float32 intensities
     flow: torch.Tensor  # (n, 2, H, W) px, x first
     confidence: torch.Tensor | None  # (n, 1, H, W) in [0, 1], or None
+    uncertainty: torch.Tensor | None = None  # (n, 2, H, W) px, 1-sigma of x and y, or None
 
 
 def iter_displacement(
@@ -173,6 +198,7 @@ def iter_displacement(
     chunk_frames: int = 32,
     batch_frames: int = 1,
     return_confidence: bool = False,
+    return_uncertainty: bool = False,
     device=None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
@@ -197,6 +223,9 @@ def iter_displacement(
         Frames measured in one estimator call (memory grows with it).
     return_confidence : bool
         Also give the per-pixel confidence.
+    return_uncertainty : bool
+        Also give the per-pixel, per-component 1-sigma uncertainty (px); the
+        estimator needs ``prepare`` and ``track_with_uncertainty``.
     device : torch device, optional
         Where to compute (default CPU).
     progress : callable, optional
@@ -210,7 +239,7 @@ def iter_displacement(
         In time order, computed without gradients.
     """
     device = torch.device("cpu") if device is None else torch.device(device)
-    tracker = _Tracker(estimator, frames_tensor(reference[None], device), return_confidence)
+    tracker = _Tracker(estimator, frames_tensor(reference[None], device), return_confidence, return_uncertainty)
     n_time = ds.sizes["time"]
     for window, chunk in iter_frame_chunks(ds, chunk_frames):
         check_cancel(cancel, "displacement")
@@ -219,7 +248,8 @@ def iter_displacement(
             parts = [tracker(frames[i : i + batch_frames]) for i in range(0, frames.shape[0], batch_frames)]
         flow = torch.cat([p[0] for p in parts])
         confidence = torch.cat([p[1] for p in parts]) if return_confidence else None
-        yield DisplacementChunk(window, frames, flow, confidence)
+        uncertainty = torch.cat([p[2] for p in parts]) if return_uncertainty else None
+        yield DisplacementChunk(window, frames, flow, confidence, uncertainty)
         if progress is not None:
             progress(window.stop, n_time)
 
@@ -227,21 +257,30 @@ def iter_displacement(
 class _Tracker:
     """Measures frames against one reference, preparing it once where the estimator can."""
 
-    def __init__(self, estimator, ref: torch.Tensor, return_confidence: bool):
+    def __init__(self, estimator, ref: torch.Tensor, return_confidence: bool, return_uncertainty: bool = False):
         self.estimator = estimator
         self.ref = ref
         self.return_confidence = return_confidence
+        self.return_uncertainty = return_uncertainty
         self.prepared = estimator.prepare(ref) if hasattr(estimator, "prepare") else None
+        if return_uncertainty and (self.prepared is None or not hasattr(estimator, "track_with_uncertainty")):
+            raise ValueError(f"return_uncertainty needs an estimator with prepare and track_with_uncertainty "
+                             f"(Lucas-Kanade); {type(estimator).__name__} has none")
 
     def __call__(self, moving: torch.Tensor):
+        """``(flow, confidence or None, uncertainty or None)`` of a batch of frames."""
+        if self.return_uncertainty:
+            flow, confidence, covariance = self.estimator.track_with_uncertainty(self.prepared, moving)
+            sigma = covariance[:, 0::2].clamp_min(0.0).sqrt()  # channels xx, yy
+            return flow, confidence, sigma
         if self.prepared is not None:
             if self.return_confidence:
-                return self.estimator.track_with_confidence(self.prepared, moving)
-            return self.estimator.track(self.prepared, moving), None
+                return (*self.estimator.track_with_confidence(self.prepared, moving), None)
+            return self.estimator.track(self.prepared, moving), None, None
         if self.return_confidence:
             flow, confidence = self.estimator(self.ref, moving, return_confidence=True)
-            return flow, confidence
-        return self.estimator(self.ref, moving), None
+            return flow, confidence, None
+        return self.estimator(self.ref, moving), None, None
 
 
 def _frames_of(ds) -> xr.DataArray:

@@ -47,7 +47,8 @@ import torch
 from torch import nn
 
 from .checks import check_frame_pair
-from .confidence import confidence_from_error, forward_backward_error, texture_error
+from .confidence import (confidence_from_error, displacement_covariance, forward_backward_error, noise_variance_gain,
+                         texture_error)
 from .filters import gaussian_kernel1d, separable_filter, to_luminance
 from .pyramid import downsample, pad_to_multiple, pyramid_levels, upsample_flow
 from .warp import bspline_coefficients, sample_bspline, spline_gradient
@@ -56,6 +57,8 @@ __all__ = ["LucasKanadeOptions", "PreparedReference", "LucasKanade", "lucas_kana
 
 #: Damping floor (squared intensity-gradient units) so a flat image solves to zero flow.
 _MIN_DAMPING = 1e-9
+#: The covariance's floor on A, as a fraction of the estimator's damping (so 1e-6 of the mean trace).
+_UNDAMPED_FRACTION = 1e-3
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,9 @@ class PreparedReference:
     frame: torch.Tensor  # (N, 1, H', W'): luminance, padded
     levels: tuple[_ReferenceLevel, ...]  # finest first
     structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # finest level, window-averaged (xx, xy, yy)
+    noise_structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # finest level, B of the covariance (confidence.py)
+    undamped_inverse: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # finest level, A^-1 with a 1e-6 trace floor
+
     size: tuple[int, int]  # (H, W) before padding
     channels: int
     options: LucasKanadeOptions
@@ -198,10 +204,16 @@ class LucasKanade(nn.Module):
             )
             if level == 0:
                 structure = (xx, xy, yy)
+                noise_structure = _noise_structure(grad_x, grad_y, opts)
+                # the covariance takes A itself: the damping steers an unobservable direction towards the
+                # current estimate, step after step, and would hide that it is unobservable (the aperture problem)
+                undamped = _inverse_2x2(xx, xy, yy, (damping * _UNDAMPED_FRACTION).clamp_min(_MIN_DAMPING))
         return PreparedReference(
             frame=frame,
             levels=tuple(levels),
             structure=structure,
+            noise_structure=noise_structure,
+            undamped_inverse=undamped,
             size=(height, width),
             channels=ref.shape[1],
             options=opts,
@@ -219,14 +231,38 @@ class LucasKanade(nn.Module):
         flow, error = self._track_with_error(reference, moving)
         return flow, confidence_from_error(error, self.options.tolerance)
 
-    def _track_with_error(self, reference: PreparedReference, moving: torch.Tensor):
-        """Flow and its predicted error (px, (N, 1, H, W)) from the texture and the final residual."""
+    def track_with_uncertainty(
+        self, reference: PreparedReference, moving: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Flow (N, 2, H, W), confidence (N, 1, H, W) and covariance (N, 3, H, W) from a prepared reference.
+
+        The covariance holds ``(xx, xy, yy)`` in px^2 per pixel, the
+        estimator's sandwich covariance with the noise taken from the fit's
+        residual (:func:`vibmag.flow.confidence.displacement_covariance`);
+        ``sqrt`` of channels 0 and 2 are the 1-sigma uncertainties of x and y.
+        """
+        flow, error, energy = self._track_with_error(reference, moving, keep_energy=True)
+        opts = reference.options
+        height, width = reference.size
+        with torch.no_grad():
+            covariance = displacement_covariance(reference.undamped_inverse, reference.noise_structure, energy,
+                                                 noise_gain=noise_variance_gain(gaussian_kernel1d(opts.presmooth)))
+            covariance = torch.cat(covariance, 1)[..., :height, :width]
+        return flow, confidence_from_error(error, opts.tolerance), covariance
+
+    def _track_with_error(self, reference: PreparedReference, moving: torch.Tensor, *, keep_energy: bool = False):
+        """Flow and its predicted error (px, (N, 1, H, W)) from the texture and the final residual.
+
+        With ``keep_energy``, also the padded window-averaged squared residual.
+        """
         flow, residual = self._run(reference, moving)
         opts = reference.options
         height, width = reference.size
         with torch.no_grad():
             energy = _window(residual.detach() ** 2, opts.window)
             error = texture_error(reference.structure, energy, window=opts.window, noise_floor=opts.noise_floor)
+        if keep_energy:
+            return flow, error[..., :height, :width], energy
         return flow, error[..., :height, :width]
 
     def _run(self, reference: PreparedReference, moving: torch.Tensor):
@@ -294,6 +330,16 @@ def _window_mirrored(x: torch.Tensor, window: float) -> torch.Tensor:
 def _window(x: torch.Tensor, window: float) -> torch.Tensor:
     """Gaussian window sums (weights summing to 1, truncated at the border) of every channel."""
     return separable_filter(x, gaussian_kernel1d(window), padding="zeros")
+
+
+def _noise_structure(grad_x: torch.Tensor, grad_y: torch.Tensor, opts: LucasKanadeOptions):
+    """``B = w^2 * (g~ g~^T)``: gradients smoothed by the pre-smoothing kernel, products summed with squared weights."""
+    with torch.no_grad():
+        smoothed = separable_filter(torch.cat((grad_x, grad_y), 1).detach(), gaussian_kernel1d(opts.presmooth),
+                                    padding="zeros")
+        gx, gy = smoothed.split(1, dim=1)
+        squared = tuple(k * k for k in gaussian_kernel1d(opts.window))
+        return tuple(separable_filter(torch.cat((gx * gx, gx * gy, gy * gy), 1), squared, padding="zeros").split(1, 1))
 
 
 def _inverse_2x2(xx, xy, yy, damping):

@@ -1,0 +1,92 @@
+"""The displacement uncertainty: calibrated against the exact displacement of synthetic scenes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import vibmag
+from vibmag.flow import LucasKanade, estimate_displacement
+from vibmag.synthetic import Mode, vibrating_plate
+
+BORDER = 16
+
+
+def _rms(da: xr.DataArray) -> np.ndarray:
+    """RMS over frames 1.. and the interior pixels, per component."""
+    part = da.isel(time=slice(1, None), y=slice(BORDER, -BORDER), x=slice(BORDER, -BORDER))
+    return np.sqrt((part**2).mean(("time", "y", "x")).values)
+
+
+@pytest.mark.parametrize("noise", [0.25, 1.0, 4.0])
+@pytest.mark.parametrize("speckle_size", [2.0, 3.0, 8.0, 14.0])
+def test_predicted_sigma_matches_the_measured_error_within_30_percent(noise, speckle_size):
+    # fine speckle (2 px) to weak texture (14 px cells: gradients 5x weaker), noise 0.25/255 to 4/255 per pixel;
+    # the RMS of the predicted sigma against the RMS of the error from the exact displacement, per component
+    ds = vibrating_plate((96, 96), n_frames=12, frame_rate="1 kHz", noise=noise / 255, speckle_size=speckle_size,
+                         seed=1, modes=(Mode("83 Hz", 0.4, direction=60, shape="bending"),))
+    out = estimate_displacement(ds, return_uncertainty=True)
+    measured = _rms(out["displacement"] - ds["true_displacement"])
+    predicted = _rms(out["uncertainty"])
+    np.testing.assert_array_less(0.7 * measured, predicted)
+    np.testing.assert_array_less(predicted, 1.3 * measured)
+
+
+def test_aperture_problem_shows_as_a_large_uncertainty_along_the_edges():
+    # horizontal stripes: y is measurable, x (along the stripes) is not
+    n, height, width = 6, 64, 64
+    y = np.arange(height)[:, None] + np.zeros((1, width))
+    shifts = (0.0, 0.1, 0.2, -0.15, 0.05, 0.25)
+    rng = np.random.default_rng(0)
+    frames = np.stack([0.5 + 0.3 * np.sin(2 * np.pi * (y - s) / 9.0) + rng.normal(0, 1 / 255, y.shape) for s in shifts])
+    ds = vibmag.open_recording(frames.astype(np.float32), frame_rate="1 kHz")
+    out = estimate_displacement(ds, return_uncertainty=True)
+    sigma = out["uncertainty"].isel(time=slice(1, None), y=slice(BORDER, -BORDER), x=slice(BORDER, -BORDER))
+    sigma_x, sigma_y = (float(sigma.sel(component=c).median()) for c in ("x", "y"))
+    assert sigma_x > 20 * sigma_y and sigma_x > 0.05
+    truth = xr.DataArray(np.array(shifts), dims="time")
+    error_y = out["displacement"].sel(component="y") - truth
+    measured_y = float(np.sqrt((error_y.isel(time=slice(1, None), y=slice(BORDER, -BORDER),
+                                             x=slice(BORDER, -BORDER)) ** 2).mean()))
+    predicted_y = float(np.sqrt((sigma.sel(component="y") ** 2).mean()))
+    assert 0.7 * measured_y < predicted_y < 1.3 * measured_y
+
+
+def test_uncertainty_layout_region_and_units():
+    ds = vibrating_plate((48, 48), n_frames=4, noise=1 / 255, pixel_size="0.05 mm")
+    out = estimate_displacement(ds, return_uncertainty=True, return_confidence=True, region=(8, 8, 40, 40))
+    assert sorted(out.data_vars) == ["confidence", "displacement", "uncertainty"]
+    sigma = out["uncertainty"]
+    assert sigma.dims == ("time", "component", "y", "x") and sigma.attrs["units"] == "px"
+    assert sigma.dtype == np.float32 and sigma["component"].values.tolist() == ["x", "y"]
+    assert bool(sigma.isel(y=0, x=0).isnull().all()) and bool(sigma.isel(time=slice(1, None), y=20, x=20).notnull().all())
+    assert float(abs(sigma.isel(time=0, y=20, x=20)).max()) < 1e-4  # the reference against itself
+    xr.testing.assert_allclose(vibmag.to_physical(out)["uncertainty"], sigma * 0.05, rtol=1e-6)
+    assert vibmag.to_physical(out)["uncertainty"].attrs["units"] == "mm"
+    plain = estimate_displacement(ds, region=(8, 8, 40, 40))
+    xr.testing.assert_identical(out["displacement"], plain)
+
+
+def test_estimators_without_a_covariance_are_refused():
+    ds = vibrating_plate((32, 32), n_frames=2)
+
+    class Zero(torch.nn.Module):
+        def forward(self, ref, moving):
+            return torch.zeros(moving.shape[0], 2, *moving.shape[-2:])
+
+    with pytest.raises(ValueError, match="return_uncertainty needs an estimator"):
+        estimate_displacement(ds, method=Zero(), return_uncertainty=True)
+
+
+def test_track_with_uncertainty_gives_flow_confidence_and_covariance(speckle64):
+    lk = LucasKanade()
+    prepared = lk.prepare(speckle64)
+    moving = torch.roll(speckle64, 1, dims=-1)
+    flow, confidence, covariance = lk.track_with_uncertainty(prepared, moving)
+    torch.testing.assert_close(flow, lk.track(prepared, moving))
+    torch.testing.assert_close(confidence, lk.track_with_confidence(prepared, moving)[1])
+    assert covariance.shape == (1, 3, 64, 64)
+    xx, xy, yy = covariance[0]
+    assert bool((xx >= 0).all() and (yy >= 0).all() and (xy**2 <= xx * yy * (1 + 1e-4) + 1e-12).all())
