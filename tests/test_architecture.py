@@ -20,7 +20,7 @@ FLOORS = {
     "vibmag.io": 2, "vibmag.flow": 2, "vibmag.analysis": 2, "vibmag.synthetic": 2, "vibmag.sample_data": 2,
     "vibmag.magnification": 3, "vibmag.viz": 3,
     "vibmag.pipeline": 4, "vibmag.survey": 4,
-    "vibmag.cli": 5, "vibmag.demo": 5, "vibmag.batch": 5, "vibmag.napari": 5,
+    "vibmag.cli": 5, "vibmag.demo": 5, "vibmag.batch": 5, "vibmag.napari": 5, "vibmag.reporting": 5,
 }  # fmt: skip
 
 

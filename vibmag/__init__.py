@@ -24,6 +24,7 @@ _EXPORTS = {
     "ureg": "vibmag.units",
     "estimate_displacement": "vibmag.flow",
     "magnify": "vibmag.pipeline",
+    "report": "vibmag.reporting",
     "load_model": "vibmag.magnification",
     "adapt": "vibmag.magnification",
     "Magnifier": "vibmag.magnification",
@@ -49,7 +50,7 @@ _EXPORTS = {
     "RecordingError": "vibmag.errors",
     "UnitError": "vibmag.errors",
 }
-_SUBMODULES = {"synthetic", "units", "io", "sample_data", "recording", "errors", "flow", "analysis", "viz", "batch"}
+_SUBMODULES = {"synthetic", "units", "io", "sample_data", "recording", "errors", "flow", "analysis", "viz", "batch", "reporting"}
 
 __all__ = sorted([*_EXPORTS, *_SUBMODULES, "__version__"])
 

@@ -14,6 +14,10 @@ Subcommands
     Train the self-supervised magnifier (options: ``vibmag train --help``).
 ``vibmag batch INPUTS... -o results.h5 [--settings batch.toml]``
     Many HDF5 recordings on a Dask cluster into one resumable results file.
+``vibmag report PATH -o report.html [--band 15Hz:35Hz --alpha 20 --peaks 5 --points y,x;y,x]``
+    The inspection report: one self-contained HTML page (recording, survey,
+    spectrum and peaks, deflection shapes, waveforms and orbits, the magnified
+    clip, provenance) and its data as JSON and CSV.
 ``vibmag demo``
     The README's main job on the shipped real beam recording.
 """
@@ -39,10 +43,12 @@ from .magnification.train import get_args_parser as train_parser
 from .magnification.train import main as train_main
 from .pipeline import METHODS, magnify, peak_table, plot_survey, survey, write_magnified_clip
 from .progress import progress_bar
+from .reporting import check_report_outputs
+from .reporting import report as write_report
 from .recording import MIN_SPECTRUM_FRAMES, describe_recording, require_frames
 from .units import frequency_hz
 
-__all__ = ["main", "build_parser", "describe_recording", "parse_band", "parse_region"]
+__all__ = ["main", "build_parser", "describe_recording", "parse_band", "parse_region", "parse_points"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_recording_options(batch)
     batch.set_defaults(run=_run_batch)
 
+    report = sub.add_parser("report", help="write a self-contained HTML inspection report of a recording")
+    report.add_argument("path", help="recording")
+    report.add_argument("-o", "--output", required=True, help="the report, REPORT.html (its data beside it: REPORT.json, REPORT_peaks.csv, REPORT_spectrum.csv)")
+    report.add_argument("--alpha", type=float, default=20.0, help="magnification of the clip (default: %(default)s)")
+    report.add_argument("--band", type=parse_band, help="band magnified, e.g. 15Hz:35Hz (default: around the dominant peak)")
+    report.add_argument("--region", type=parse_region, help="where the spectrum is taken and the clip magnified: box:y0,x0,y1,x1 or polygon:y,x;... (default: whole frame)")
+    report.add_argument("--method", default="flowmag", choices=METHODS, help="magnification method of the clip (default: %(default)s)")
+    report.add_argument("--adapt-steps", type=int, default=0, help="test-time adaptation steps (flowmag)")
+    report.add_argument("--reference", type=int, default=0, help="reference frame index of the clip (default: %(default)s)")
+    report.add_argument("--peaks", type=int, default=5, help="peaks in the table, each with its deflection shape (default: %(default)s)")
+    report.add_argument("--points", type=parse_points, help="pixels for waveform and orbit, y,x;y,x (default: the one that moves most)")
+    report.add_argument("--max-clip-frames", type=int, default=150, help="the clip shows at most the first N frames (default: %(default)s)")
+    report.add_argument("--fps", type=float, help="playback rate of the clip (default: min(capture rate, 30))")
+    report.add_argument("--no-data-files", action="store_true", help="only the HTML (its data stays embedded as download links)")
+    report.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    _add_recording_options(report)
+    report.set_defaults(run=_run_report)
+
     demo = sub.add_parser("demo", help="run the demo on the shipped real beam recording")
     demo.add_argument("-o", "--output", default="vibmag-demo", help="folder for the demo's outputs (default: %(default)s)")
     demo.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier demo run")
@@ -123,6 +147,22 @@ def parse_band(text: str) -> tuple[str, str]:
     if not sep or not low.strip() or not high.strip():
         raise argparse.ArgumentTypeError(f"a band is LOW:HIGH with units, e.g. 15Hz:35Hz; got {text!r}")
     return low.strip(), high.strip()
+
+
+def parse_points(text: str) -> list[tuple[float, float]]:
+    """``"12,300;20,450"`` -> ``[(12.0, 300.0), (20.0, 450.0)]``: pixels as (y, x)."""
+    points = []
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        y, sep, x = item.partition(",")
+        try:
+            points.append((float(y), float(x)))
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise argparse.ArgumentTypeError(f"points are y,x pairs separated by ';', e.g. 12,300;20,450; got {text!r}")
+    if not points:
+        raise argparse.ArgumentTypeError(f"points are y,x pairs separated by ';', e.g. 12,300;20,450; got {text!r}")
+    return points
 
 
 def parse_region(text: str):
@@ -226,6 +266,27 @@ def _run_batch(args: argparse.Namespace) -> int:
         return 130
     print(report.table())
     return report.exit_code
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    check_report_outputs(output, inputs=[args.path], overwrite=args.overwrite, data_files=not args.no_data_files)
+    ds = _open_from_args(args)
+    require_frames(ds, MIN_SPECTRUM_FRAMES, "a report (its spectrum)")
+    band = None if args.band is None else tuple(args.band)
+    command = {"made_by": "vibmag report", "recording": str(args.path),
+               **{f"{name}_given": getattr(args, name) for name in ("frame_rate", "pixel_size", "dataset", "bit_depth")}}
+    with progress_bar("report") as update:
+        done = write_report(ds, output, band=band, region=args.region, method=args.method, alpha=args.alpha, n_peaks=args.peaks,
+                            points=args.points, reference=args.reference, adapt_steps=args.adapt_steps,
+                            max_clip_frames=args.max_clip_frames, fps=args.fps, data_files=not args.no_data_files,
+                            overwrite=args.overwrite, options=command, progress=update)
+    peak = done.dominant_peak
+    if peak is not None:
+        print(f"dominant peak {peak['frequency_hz']:.4g} Hz ({peak['rpm']:.4g} rpm)")
+    for path in done.files:
+        print(f"wrote {path}")
+    return 0
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -20,7 +20,8 @@ from .analysis.errors import AnalysisError
 from .analysis.shapes import shape_magnitude, shape_phase
 from .units import ureg
 
-__all__ = ["plot_waveform", "plot_spectrum", "plot_deflection_shape", "plot_flow", "plot_orbit", "flow_to_rgb"]
+__all__ = ["plot_waveform", "plot_spectrum", "plot_deflection_shape", "plot_motion_map", "plot_flow", "plot_orbit",
+           "flow_to_rgb"]
 
 
 def plot_waveform(wave: xr.DataArray, *, ax=None) -> dict:
@@ -58,7 +59,7 @@ def plot_waveform(wave: xr.DataArray, *, ax=None) -> dict:
 
 
 def plot_spectrum(spec: xr.DataArray, *, ax=None, peaks: xr.Dataset | None = None, frequency_unit: str = "Hz",
-                  log: bool = False) -> dict:
+                  log: bool = False, band: tuple[float, float] | None = None) -> dict:
     """A spectrum, one line per component, with peaks marked.
 
     Parameters
@@ -73,12 +74,17 @@ def plot_spectrum(spec: xr.DataArray, *, ax=None, peaks: xr.Dataset | None = Non
         Unit of the frequency axis: "Hz" (default), "kHz", "rpm", ...
     log : bool
         Logarithmic value axis.
+    band : (float, float), optional
+        A band in Hz (e.g. the one magnified) shaded on the frequency axis and
+        named in the legend with 4 significant digits.
 
     Returns
     -------
     dict
         ``lines``: Line2D per component; ``peaks``: Line2D of markers per
-        component (empty without ``peaks``); ``labels``: the annotations.
+        component (empty without ``peaks``); ``labels``: the annotations,
+        stacked in rows where they would overlap; ``band``: the shaded span
+        (None without ``band``).
 
     Examples
     --------
@@ -104,15 +110,66 @@ def plot_spectrum(spec: xr.DataArray, *, ax=None, peaks: xr.Dataset | None = Non
             heights = np.interp(peak_freqs, freqs, values)
             markers.append(ax.plot(peak_freqs, heights, "v", color=line.get_color(), ls="none")[0])
         tops = np.max([np.interp(peak_freqs, freqs, values) for _, values in columns], axis=0)
-        labels = [ax.annotate(f"{f:.4g} {frequency_unit}", (f, top), textcoords="offset points", xytext=(0, 6),
-                              ha="center", fontsize="small") for f, top in zip(peak_freqs, tops)]
+        texts = [f"{f:.4g} {frequency_unit}" for f in peak_freqs]
+        rows = _label_rows(ax, peak_freqs, texts)
+        labels = [ax.annotate(text, (f, top), textcoords="offset points", xytext=(0, 6 + _ROW_POINTS * row),
+                              ha="center", fontsize="small", arrowprops=_leader(row))
+                  for f, top, text, row in zip(peak_freqs, tops, texts, rows)]
+        _headroom(ax, float(np.max(tops)) if len(tops) else None, max(rows, default=0), log)
+    shaded = None
+    if band is not None:
+        low, high = (float(edge) * _frequency_factor("Hz", frequency_unit) for edge in band)
+        shaded = ax.axvspan(low, high, color="tab:orange", alpha=0.15, lw=0,
+                            label=f"band {low:.4g} - {high:.4g} {frequency_unit}")
     ax.set_xlabel(f"frequency [{frequency_unit}]")
     ax.set_ylabel(_value_label(spec, "amplitude"))
     if log:
         ax.set_yscale("log")
-    if len(lines) > 1:
+    if len(lines) > 1 or shaded is not None:
         ax.legend()
-    return {"lines": lines, "peaks": markers, "labels": labels}
+    return {"lines": lines, "peaks": markers, "labels": labels, "band": shaded}
+
+
+#: Vertical step between rows of peak labels, in points.
+_ROW_POINTS = 11
+
+
+def _label_rows(ax, positions, texts: list[str]) -> list[int]:
+    """The row of each peak label (0 = just above its peak) so that no two labels of a row overlap.
+
+    Widths are estimated from the text length and the font size, against the
+    axes' current width on the figure (so before any layout engine runs).
+    """
+    ax.autoscale_view()
+    x0, x1 = ax.get_xlim()
+    width_points = ax.get_position().width * ax.figure.get_figwidth() * 72.0
+    points_per_unit = width_points / (x1 - x0) if x1 != x0 else 0.0
+    size = 0.62 * 8.33  # "small" text of a 10 pt font: average character width in points
+    rows, placed = [], []  # placed: (row, left, right) in points
+    for x, text in zip(positions, texts):
+        centre, half = (x - x0) * points_per_unit, 0.5 * len(text) * size + 2.0
+        row = 0
+        while any(r == row and left < centre + half and centre - half < right for r, left, right in placed):
+            row += 1
+        placed.append((row, centre - half, centre + half))
+        rows.append(row)
+    return rows
+
+
+def _leader(row: int) -> dict | None:
+    """A thin line from a raised label down to its peak."""
+    return None if row == 0 else {"arrowstyle": "-", "color": "0.6", "lw": 0.6, "shrinkA": 0, "shrinkB": 2}
+
+
+def _headroom(ax, top: float | None, rows: int, log: bool) -> None:
+    """Raise the top of a linear value axis so the highest rows of labels stay inside the axes."""
+    if top is None or log:
+        return
+    bottom, current = ax.get_ylim()
+    height_points = ax.get_position().height * ax.figure.get_figheight() * 72.0
+    needed = 6 + _ROW_POINTS * (rows + 1) + 4
+    if height_points > needed and top > bottom:
+        ax.set_ylim(bottom, max(current, bottom + (top - bottom) * height_points / (height_points - needed)))
 
 
 def plot_deflection_shape(shape: xr.DataArray, *, ax=None, component: str | None = None, reference=None,
@@ -164,12 +221,75 @@ def plot_deflection_shape(shape: xr.DataArray, *, ax=None, component: str | None
     units = shape.attrs.get("units", "1")
     mag_image = _show(ax_mag, magnitude.values, magnitude, cmap="viridis")
     phase_image = _show(ax_phase, np.where(blank, np.nan, phase.values), phase, cmap="twilight", vmin=-180, vmax=180)
-    frequency = shape.attrs.get("frequency", "")
+    frequency = _short_frequency(shape.attrs.get("frequency", ""))
     ax_mag.set_title(f"magnitude {frequency}".strip())
     ax_phase.set_title(f"{title} {frequency}".strip())
-    colorbars = [ax_mag.figure.colorbar(mag_image, ax=ax_mag, label=f"amplitude [{units}]"),
-                 ax_phase.figure.colorbar(phase_image, ax=ax_phase, label="phase [deg]")]
+    colorbars = [ax_mag.figure.colorbar(mag_image, ax=ax_mag, label=f"amplitude [{units}]", **_colorbar_place(magnitude)),
+                 ax_phase.figure.colorbar(phase_image, ax=ax_phase, label="phase [deg]", **_colorbar_place(magnitude))]
     return {"magnitude": mag_image, "phase": phase_image, "colorbars": colorbars}
+
+
+def plot_motion_map(field: xr.DataArray, *, ax=None, background=None, pixel_size_mm: float | None = None,
+                    cmap: str = "magma", opacity: float = 0.8, robust: float | None = 99.5) -> dict:
+    """A map of how much the frame moves (e.g. RMS or peak-to-peak displacement) over a frame in grey.
+
+    Parameters
+    ----------
+    field : xarray.DataArray, dims ("component", "y", "x") or ("y", "x")
+        E.g. the ``rms`` map of :func:`vibmag.pipeline.survey`; with a
+        ``component`` dim the length of the motion vector is shown.
+    ax : matplotlib.axes.Axes, optional
+    background : array-like (y, x), optional
+        A frame drawn in grey underneath (e.g. the first frame).
+    pixel_size_mm : float, optional
+        Pixel size on the object: the colour bar gets a second scale in mm
+        (for a field in px).
+    cmap : str
+        Colour map of the field.
+    opacity : float
+        Opacity of the field over the background.
+    robust : float, optional
+        Percentile of the field shown as the top colour (a few wild pixels,
+        e.g. where the texture leaves the flow ill-determined, then do not
+        wash out the rest); None: the largest value.
+
+    Returns
+    -------
+    dict
+        ``image`` (AxesImage of the field), ``background`` (AxesImage or None),
+        ``colorbar``, ``mm_axis`` (the colour bar's mm scale or None).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from matplotlib.figure import Figure
+    >>> rms = xr.DataArray(np.stack([np.full((4, 6), 3.0), np.full((4, 6), 4.0)]), dims=("component", "y", "x"),
+    ...                    attrs={"units": "px", "long_name": "RMS displacement"})
+    >>> drawn = plot_motion_map(rms, ax=Figure().subplots(), pixel_size_mm=0.1)
+    >>> float(drawn["image"].get_array().max()), drawn["colorbar"].ax.get_ylabel()
+    (5.0, 'RMS displacement [px]')
+    """
+    ax = _axes(ax)
+    magnitude = np.sqrt((field**2).sum("component")) if "component" in field.dims else field
+    magnitude = magnitude.transpose("y", "x")
+    back = None if background is None else _show(ax, np.asarray(background, dtype=float), magnitude, cmap="gray")
+    values = np.asarray(magnitude.values, dtype=float)
+    top = float(np.nanpercentile(values, robust)) if robust is not None and np.isfinite(values).any() else None
+    image = _show(ax, values, magnitude, cmap=cmap, alpha=opacity if background is not None else None,
+                  vmax=top if top and top > 0 else None)
+    units = field.attrs.get("units", "px")
+    place = _colorbar_place(magnitude)
+    colorbar = ax.figure.colorbar(image, ax=ax, label=f"{field.attrs.get('long_name', 'displacement')} [{units}]", **place)
+    mm_axis = None
+    if pixel_size_mm and units == "px":
+        size, scale = float(pixel_size_mm), (lambda v: v * size, lambda v: v / size)
+        if place:
+            mm_axis = colorbar.ax.secondary_xaxis("top", functions=scale)
+            mm_axis.set_xlabel("[mm]")
+        else:
+            mm_axis = colorbar.ax.secondary_yaxis("left", functions=scale)
+            mm_axis.set_ylabel("[mm]")
+    return {"image": image, "background": back, "colorbar": colorbar, "mm_axis": mm_axis}
 
 
 def flow_to_rgb(flow, *, max_magnitude: float | None = None) -> np.ndarray:
@@ -343,6 +463,19 @@ def _frequency_factor(from_unit: str, to_unit: str) -> float:
     if (from_unit, to_unit) == ("Hz", "rpm"):
         return 60.0
     return float(ureg.Quantity(1.0, from_unit).to(to_unit).magnitude)
+
+
+def _short_frequency(text: str) -> str:
+    """A frequency attr such as "17.1774172747 Hz" with 4 significant digits ("17.18 Hz")."""
+    try:
+        return f"{float(ureg.Quantity(text).to('Hz').magnitude):.4g} Hz" if text else ""
+    except Exception:  # noqa: BLE001 - any attr pint cannot read is shown as it is
+        return str(text)
+
+
+def _colorbar_place(grid: xr.DataArray) -> dict:
+    """Colour bars of frames at least four times wider than tall go below them, horizontal."""
+    return {"location": "bottom", "aspect": 50, "pad": 0.05} if grid.sizes["x"] >= 4 * grid.sizes["y"] else {}
 
 
 def _show(ax, image: np.ndarray, grid: xr.DataArray, **options):

@@ -25,7 +25,7 @@ __all__ = ["survey", "dominant_band", "band_around", "motion_maps", "peak_table"
 
 
 def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | None = None, progress=None,
-           cancel: threading.Event | None = None) -> xr.Dataset:
+           cancel: threading.Event | None = None, displacement: xr.DataArray | None = None) -> xr.Dataset:
     """Measure a recording's displacement and summarise its vibration.
 
     Parameters
@@ -43,6 +43,11 @@ def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | 
         bar as in :func:`vibmag.estimate_displacement` (None: on a terminal).
     cancel : threading.Event, optional
         Set it to stop with :class:`vibmag.errors.CancelledError`.
+    displacement : xarray.DataArray, optional
+        The recording's displacement if already measured (e.g. by
+        :func:`vibmag.estimate_displacement` for a report that also needs it);
+        then nothing is measured again and ``flow_method``, ``progress`` and
+        ``cancel`` are unused.
 
     Returns
     -------
@@ -52,7 +57,7 @@ def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | 
         and the peak table of :func:`vibmag.analysis.find_peaks` along dim
         ``peak``, its variables prefixed ``peak_`` (``peak_frequency``, ...).
     """
-    disp = estimate_displacement(ds, method=flow_method, progress=progress, cancel=cancel)
+    disp = displacement if displacement is not None else estimate_displacement(ds, method=flow_method, progress=progress, cancel=cancel)
     spec = spectrum(disp, region=region)
     peaks = find_peaks(spec, n=n_peaks)
     rms, peak_to_peak = motion_maps(disp)
@@ -155,12 +160,17 @@ def peak_table(summary: xr.Dataset) -> xr.Dataset:
     return summary[names].rename({name: name[len("peak_") :] for name in names})
 
 
-def plot_survey(summary: xr.Dataset, path: str | Path, *, title: str = "") -> Path:
-    """Spectrum with peaks and the region's waveform, written as a PNG."""
+def plot_survey(summary: xr.Dataset, path: str | Path, *, title: str = "", band=None) -> Path:
+    """Spectrum with peaks and the region's waveform, written as a PNG.
+
+    ``band``: ``(low, high)`` (floats in Hz, or strings with units as
+    :func:`dominant_band` returns them), shaded on the spectrum, e.g. the band magnified.
+    """
     fig = Figure(figsize=(9, 6), constrained_layout=True)
     top, bottom = fig.subplots(2, 1)
     peaks = peak_table(summary)
-    plot_spectrum(summary["spectrum"], ax=top, peaks=peaks)
+    band_hz = None if band is None else tuple(frequency_hz(edge) for edge in band)
+    plot_spectrum(summary["spectrum"], ax=top, peaks=peaks, band=band_hz)
     top.set_title(title or "amplitude spectrum of displacement")
     plot_waveform(summary["waveform"], ax=bottom)
     bottom.set_title("displacement waveform (region mean)")
