@@ -2,8 +2,11 @@
 
 Each notebook is executed with nbclient in a fresh kernel (this environment's
 Python) with a temporary working directory, so whatever it writes lands there;
-any cell error fails the test with the cell's traceback. The notebooks load the
-shipped magnifier weights (``vibmag/models/flowmag.pt``) as written.
+any cell error fails the test with the cell's traceback. Each runs twice in a
+row in the same folder, as a user reruns one in place: a notebook writes only
+into ``outputs/<notebook>/``, which it empties first, so the second run must
+pass as the first did and nothing may be left beside that folder. The notebooks
+load the shipped magnifier weights (``vibmag/models/flowmag.pt``) as written.
 """
 
 from __future__ import annotations
@@ -36,13 +39,24 @@ def test_notebook_is_stored_without_outputs(path):
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs(path, tmp_path):
+def _execute(path: Path, folder: Path) -> float:
+    """Run the notebook top to bottom in a fresh kernel with ``folder`` as its working directory; seconds taken."""
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
     started = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - started
     errors = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs if out.output_type == "error"]
     assert not errors, json.dumps(errors[0], indent=1)[:2000]
-    print(f"{path.name}: {seconds:.1f} s")
+    return seconds
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs(path, tmp_path):
+    for run in ("first", "second"):  # a rerun in the same folder finds the first run's outputs
+        seconds = _execute(path, tmp_path)
+        print(f"{path.name}, {run} run: {seconds:.1f} s")
+        left = sorted(p.name for p in tmp_path.iterdir())
+        assert set(left) <= {"outputs"}, f"{path.name} wrote {left} beside outputs/"
+        written = sorted(p.name for p in (tmp_path / "outputs").iterdir()) if left else []
+        assert set(written) <= {path.stem}, f"{path.name} wrote {written} in outputs/, not only outputs/{path.stem}/"
