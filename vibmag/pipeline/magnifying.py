@@ -360,14 +360,17 @@ def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker
                 evidence.add(to_luminance(part.frames), part.flow)
             store.write(part.window.start, part.flow.reshape(part.flow.shape[0], -1).numpy())
             ticker.advance(part.window.stop - part.window.start)
-        gate = (evidence.weight() if plan.gate else np.ones((height, width))).astype(np.float32)
+        weights = evidence.component_weights(transition=DEFAULT_TRANSITION) if plan.gate else np.ones((2, height, width))
+        gate = weights.max(axis=0).astype(np.float32)
+        # each component magnified by 1 + (alpha - 1) * its own weight: alpha carries the larger, the share the rest
+        share = torch.from_numpy(np.divide(weights, gate, out=np.zeros_like(weights), where=gate > 0).astype(np.float32))[None]
         alpha = torch.from_numpy(1.0 + (plan.alpha - 1.0) * gate)[None, None]
         if plan.band_hz is not None:
             store.filter(_band_filter(plan), cancel=ticker.cancel)
         _warn_if_too_large(plan, store, gate, (height, width))
         for window in _chunks(plan):
             frames = _frames(ds, window)
-            selected = torch.from_numpy(store.read(window.start, window.stop)).view(-1, 2, height, width)
+            selected = torch.from_numpy(store.read(window.start, window.stop)).view(-1, 2, height, width) * share
             with torch.no_grad():
                 out = step(reference, frames, selected, alpha)
             sink.write(window.start, _to_numpy(out))
