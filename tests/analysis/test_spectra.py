@@ -7,6 +7,8 @@ import pytest
 import xarray as xr
 
 from vibmag.analysis import AnalysisError, find_peaks, spectrum
+from vibmag.analysis.spectra import SNR_MIN
+from vibmag.errors import UnitError
 from vibmag.synthetic import Mode, vibrating_plate
 from vibmag.units import ureg
 
@@ -194,3 +196,55 @@ def test_off_bin_field_of_two_modes_reads_its_mean_amplitudes():
     np.testing.assert_allclose(peaks["frequency"].values, [23.0, 61.0], rtol=0, atol=0.02 * 500 / 512)
     assert float(peaks["amplitude"].sel(component="y")[0]) == pytest.approx(0.3 * mean_shape, rel=0.01)
     assert float(peaks["amplitude"].sel(component="x")[1]) == pytest.approx(0.1 * mean_shape2, rel=0.01)
+
+
+# ----------------------------------------------------------------- noise: amplitude sigma, floor, SNR (item 3)
+
+
+@pytest.mark.parametrize(("window", "offset"), [("hann", 0.0), ("hann", 0.5), ("flattop", 0.5)])
+def test_amplitude_sigma_is_the_scatter_of_the_amplitude(make_tones, window, offset):
+    sigma = 0.05
+    amplitudes, predicted = [], []
+    for seed in range(100):
+        x = make_tones([(1.0, 100.0 + offset, 0.1 * seed)], n=1000)
+        x = x + np.random.default_rng(seed).normal(0.0, sigma, x.shape)
+        x.attrs = {"units": "px", "frame_rate": "1000 Hz"}
+        peak = find_peaks(spectrum(x, window=window), n=1, noise=sigma)
+        amplitudes.append(float(peak["amplitude"][0]))
+        predicted.append(float(peak["amplitude_sigma"][0]))
+    # 100 draws: the sample standard deviation scatters by 7 % about the true one; 20 % is 3 sigma
+    assert np.std(amplitudes) == pytest.approx(np.mean(predicted), rel=0.2)
+    assert float(peak["snr"][0]) == pytest.approx(1.0 / float(peak["noise_floor"][0]), rel=0.02)
+
+
+@pytest.mark.parametrize("window", ["hann", "flattop"])
+def test_noise_floor_is_where_noise_alone_reads(make_tones, window):
+    rng = np.random.default_rng(5)
+    sigma = 0.03
+    x = make_tones([(0.2, 100.3, 0.0)], n=4000)
+    x = x + rng.normal(0.0, sigma, x.shape)
+    x.attrs = {"units": "px", "frame_rate": "1000 Hz"}
+    spec = spectrum(x, window=window)
+    known = find_peaks(spec, n=1, noise=sigma)
+    away = spec.sel(frequency=slice(150, 490))  # flat-top: bins correlated over ~4, the mean scatters by ~3 %
+    assert float(known["noise_floor"][0]) == pytest.approx(float(away.mean()), rel=0.1)
+    estimated = find_peaks(spec, n=1, noise="spectrum")
+    assert float(estimated["noise_floor"][0]) == pytest.approx(float(known["noise_floor"][0]), rel=0.2)
+    assert float(known["snr"][0]) > 3 * SNR_MIN
+
+
+def test_noise_from_an_uncertainty_field_per_component(two_modes):
+    disp = two_modes.disp
+    # the field's noise: 0.01 px per sample and pixel (conftest); as an uncertainty map over (time, component, y, x)
+    uncertainty = xr.full_like(disp, 0.01).assign_attrs(units="px")
+    uncertainty.loc[{"component": "y"}] = 0.02
+    peaks = find_peaks(spectrum(disp), n=2, noise=uncertainty)
+    assert peaks["noise_floor"].dims == ("peak", "component")
+    floor = peaks["noise_floor"].isel(peak=0)
+    assert float(floor.sel(component="y")) == pytest.approx(2 * float(floor.sel(component="x")), rel=1e-9)
+    per_pixel_floor = float(spectrum(disp).sel(frequency=slice(300, 450), component="x").mean())
+    assert float(floor.sel(component="x")) == pytest.approx(per_pixel_floor, rel=0.05)
+    with pytest.raises(UnitError, match="cannot be read in the spectrum's units 'px'"):
+        find_peaks(spectrum(disp), noise=uncertainty.assign_attrs(units="mm"))  # mm noise for a px spectrum
+    with pytest.raises(AnalysisError, match="noise must be a non-negative"):
+        find_peaks(spectrum(disp), noise=-1.0)

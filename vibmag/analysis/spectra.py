@@ -22,6 +22,8 @@ unless ``welch`` is given).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pint
 import xarray as xr
@@ -34,7 +36,7 @@ from ._labels import (accepts_quantified, over_time, power_density_units, requir
 from .errors import AnalysisError
 from .regions import crop_to_mask, region_mask
 
-__all__ = ["spectrum", "find_peaks"]
+__all__ = ["spectrum", "find_peaks", "SNR_MIN"]
 
 _AVERAGES = ("amplitude", "displacement")
 _SCALINGS = ("amplitude", "psd")
@@ -129,8 +131,9 @@ def spectrum(da: xr.DataArray, *, region=None, average: str = "amplitude", scali
     return spec.rename("spectrum").transpose("frequency", ...)
 
 
-def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None, min_distance=None) -> xr.Dataset:
-    """The peaks of a spectrum as a table: frequency, amplitude, prominence, Q.
+def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None, min_distance=None,
+               noise=None) -> xr.Dataset:
+    """The peaks of a spectrum as a table: frequency, amplitude, prominence, Q (and, given the noise, SNR).
 
     Peaks are found on the total spectrum (the root sum of squares of the
     amplitudes over ``component`` and any other non-frequency dims; the sum
@@ -152,6 +155,18 @@ def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None,
         spectrum's largest value (0 reports every local maximum).
     min_distance : str or pint.Quantity, optional
         Minimum spacing of peaks (``"5 Hz"``).
+    noise : float, str, pint.Quantity, xarray.DataArray or "spectrum", optional
+        The displacement's noise, 1 sigma per sample, white: a number in the
+        spectrum's amplitude units (or a quantity, ``"0.01 px"``) for every
+        component; a DataArray over (some of) the spectrum's other dims, e.g.
+        ``component``; or the ``uncertainty`` of
+        :func:`vibmag.estimate_displacement` itself (dims such as ``time``,
+        ``y``, ``x`` that the spectrum lacks are reduced by their RMS, NaN
+        skipped: mask it to the spectrum's region first). ``"spectrum"``
+        estimates the noise floor from the spectrum itself, the median of the
+        bins 8 to 40 away from each peak (right where noise dominates most of
+        those bins). With it the table gains ``noise_floor``, ``amplitude_sigma``
+        and ``snr``.
 
     Returns
     -------
@@ -166,6 +181,16 @@ def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None,
           Peaks as narrow as the window's own -3 dB width (Hann: 1.44 bins) are
           resolution-limited: their Q says more about the record length than
           about damping.
+        * with ``noise`` only: ``noise_floor`` (peak, ...), the mean amplitude
+          that noise alone reads at the peak's frequency,
+          ``sigma sqrt(pi ENBW / N)`` (ENBW in bins; N the segment length), the
+          level a per-pixel-averaged spectrum of pure noise sits at;
+          ``amplitude_sigma`` (peak, ...), the 1-sigma of the amplitude,
+          ``sigma sqrt(2 ENBW / N) / W(d)`` (exact for one waveform; for
+          per-pixel averages, whose noise partly averages out, an upper bound);
+          ``snr`` (peak), the total amplitude over the total noise floor
+          (root sums of squares over the other dims): noise alone reads about 1;
+          a peak below 3 stands within the noise (``SNR_MIN``).
 
     Examples
     --------
@@ -176,6 +201,9 @@ def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None,
     >>> peaks = find_peaks(spectrum(x), n=2)
     >>> np.round(peaks["frequency"].values, 2), np.round(peaks["amplitude"].values, 3)
     (array([123.4,  40. ]), array([0.5, 0.2]))
+    >>> with_noise = find_peaks(spectrum(x), n=2, noise="0.05 px")  # 0.05 px RMS white noise per sample
+    >>> np.round(with_noise["amplitude_sigma"].values, 4), np.round(with_noise["snr"].values)
+    (array([0.002 , 0.0019]), array([206.,  82.]))
     """
     require_dims(spec, ("frequency",), "find_peaks")
     settings = _spectrum_settings(spec)
@@ -195,6 +223,8 @@ def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None,
     peak_freqs = freqs[found] + offsets * df
     extra = [d for d in spec.dims if d != "frequency"]
     coords = {d: spec[d] for d in extra if d in spec.coords}
+    variables = {} if noise is None else _noise_columns(noise, spec, amplitude, found, gains,
+                                                        total_amplitude[found] / gains, settings)
     table = xr.Dataset(
         {
             "frequency": ("peak", peak_freqs, {"units": "Hz"}),
@@ -204,10 +234,71 @@ def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None,
             "prominence": ("peak", prominence, {"units": spec.attrs.get("units", "1")}),
             "bandwidth": ("peak", bandwidth, {"units": "Hz", "long_name": "half-power bandwidth"}),
             "q": ("peak", peak_freqs / bandwidth, {"units": "1", "long_name": "quality factor"}),
+            **variables,
         },
         coords=coords,
     )
     return table.assign_attrs({k: spec.attrs[k] for k in ("frame_rate", "pixel_size", "source") if k in spec.attrs})
+
+
+#: A peak whose ``snr`` (amplitude over the noise floor) is below this stands within the noise.
+SNR_MIN = 3.0
+#: The noise floor from the spectrum itself (``noise="spectrum"``): the median of the bins this far from the
+#: peak (the main lobe and the near side lobes of the peak itself are left out), both sides.
+_FLOOR_GAP, _FLOOR_REACH = 8, 40
+
+
+def _local_median(amplitude: np.ndarray, k: int) -> np.ndarray:
+    """Median over the bins 8 to 40 away from bin ``k`` (all bins but those 8 near it when too few)."""
+    index = np.concatenate([np.arange(k - _FLOOR_REACH, k - _FLOOR_GAP + 1), np.arange(k + _FLOOR_GAP, k + _FLOOR_REACH + 1)])
+    index = index[(index >= 0) & (index < len(amplitude))]
+    if index.size < _FLOOR_REACH:
+        index = np.flatnonzero(np.abs(np.arange(len(amplitude)) - k) >= _FLOOR_GAP)
+    return np.median(amplitude[index], axis=0) if index.size else np.zeros(amplitude.shape[1:])
+
+
+def _noise_columns(noise, spec: xr.DataArray, amplitude: np.ndarray, found: np.ndarray, gains: np.ndarray,
+                   peak_totals: np.ndarray, settings: dict) -> dict:
+    """``noise_floor``, ``amplitude_sigma`` and ``snr`` of the peak table (see :func:`find_peaks`)."""
+    extra = [d for d in spec.dims if d != "frequency"]
+    if isinstance(noise, str) and noise == "spectrum":
+        floor = np.stack([_local_median(amplitude, int(k)) for k in found]).reshape(len(found), *amplitude.shape[1:])
+        floor = floor * _RAYLEIGH_MEAN_OVER_MEDIAN
+    else:
+        w = settings["window"]
+        enbw_bins = len(w) * np.sum(w**2) / np.sum(w) ** 2
+        sigma = _noise_sigma(noise, spec, extra)
+        floor = np.broadcast_to(sigma * np.sqrt(np.pi * enbw_bins / len(w)), (len(found), *amplitude.shape[1:]))
+    sigma_amplitude = floor * np.sqrt(2.0 / np.pi) / gains.reshape(-1, *[1] * len(extra))
+    total_floor = np.sqrt((floor.reshape(len(found), -1) ** 2).sum(axis=1))
+    units = {"units": settings["units"]}
+    return {
+        "noise_floor": (("peak", *extra), np.array(floor, dtype=float), {**units, "long_name": "noise floor"}),
+        "amplitude_sigma": (("peak", *extra), sigma_amplitude, {**units, "long_name": "amplitude uncertainty (1 sigma)"}),
+        "snr": ("peak", peak_totals / np.where(total_floor > 0, total_floor, np.nan),
+                {"units": "1", "long_name": "amplitude over noise floor"}),
+    }
+
+
+#: Mean over median of a Rayleigh distribution, the amplitude of noise in one bin: sqrt(pi / 2) / sqrt(2 ln 2).
+_RAYLEIGH_MEAN_OVER_MEDIAN = float(np.sqrt(np.pi / 2) / np.sqrt(2 * np.log(2)))
+
+
+def _noise_sigma(noise, spec: xr.DataArray, extra: list) -> np.ndarray:
+    """The noise's 1-sigma per sample as an array shaped like the spectrum's non-frequency axes."""
+    shape = tuple(spec.sizes[d] for d in extra)
+    if isinstance(noise, xr.DataArray):
+        reduce = [d for d in noise.dims if d not in extra]
+        if "units" in noise.attrs and "units" in spec.attrs:
+            noise = noise * _prominence(f"1 {noise.attrs['units']}", spec)
+        rms = np.sqrt((noise.astype(float) ** 2).mean(reduce, skipna=True)) if reduce else abs(noise.astype(float))
+        missing = [d for d in extra if d not in rms.dims]
+        return np.asarray(rms.expand_dims({d: spec[d].values if d in spec.coords else spec.sizes[d]
+                                           for d in missing}).transpose(*extra).values, dtype=float)
+    value = _prominence(noise, spec)
+    if not np.isfinite(value) or value < 0:
+        raise AnalysisError(f"noise must be a non-negative 1-sigma amplitude, got {noise!r}")
+    return np.full(shape, value)
 
 
 def _check_choice(name: str, value, choices: tuple) -> None:
@@ -283,7 +374,7 @@ def _spectrum_settings(spec: xr.DataArray) -> dict:
     if scaling == "psd":
         units = _amplitude_units(units)
     window = window_array(spec.attrs["window"], int(spec.attrs["segment_length"]))
-    return {"scaling": scaling, "window": window, "units": units}
+    return {"scaling": scaling, "window": window, "window_name": spec.attrs["window"], "units": units}
 
 
 def _amplitude_units(psd_units: str) -> str:
@@ -340,10 +431,7 @@ def _refine(amplitude: np.ndarray, peaks: np.ndarray, settings: dict) -> tuple[n
     (:func:`_fit_response`), 3 to 7 times less scatter in frequency.
     """
     window = settings["window"]
-    d = np.linspace(0.0, 0.5, 501)
-    response = _window_response(window, np.concatenate([d, 1.0 - d]))
-    gain, ratio = response[: d.size], response[d.size:] / response[: d.size]
-    flat_top = float(_window_response(window, np.array([1.0]))[0]) > _FLAT_TOP_RESPONSE
+    d, gain, ratio, flat_top = _ratio_table(settings["window_name"], len(window))
     offsets, gains = np.zeros(len(peaks)), np.ones(len(peaks))
     for i, k in enumerate(peaks):
         left, right = amplitude[k - 1], amplitude[k + 1]
@@ -382,11 +470,21 @@ def _fit_response(amplitude: np.ndarray, k: int, offset: float, window: np.ndarr
     return float(fitted), float(amplitude[k] / a)
 
 
+@lru_cache(maxsize=32)
+def _ratio_table(window_name: str, nperseg: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """For offsets ``d`` in [0, 0.5]: ``(d, W(d), W(1 - d) / W(d), flat-top?)`` of a window (cached per window)."""
+    window = window_array(window_name, nperseg)
+    d = np.linspace(0.0, 0.5, 501)
+    response = _window_response(window, np.concatenate([d, 1.0 - d]))
+    gain, ratio = response[: d.size], response[d.size:] / response[: d.size]
+    flat_top = float(_window_response(window, np.array([1.0]))[0]) > _FLAT_TOP_RESPONSE
+    return d, gain, ratio, flat_top
+
+
 def _window_response(window: np.ndarray, bins: np.ndarray) -> np.ndarray:
     """Normalised amplitude response of the window ``bins`` bins from a sinusoid."""
-    n = np.arange(len(window))
-    phasors = np.exp(-2j * np.pi * np.outer(bins, n) / len(window))
-    return np.abs(phasors @ window) / window.sum()
+    phase = 2 * np.pi * np.outer(bins, np.arange(len(window))) / len(window)
+    return np.hypot(np.cos(phase) @ window, np.sin(phase) @ window) / window.sum()
 
 
 def _half_power_bandwidth(amplitude: np.ndarray, peaks: np.ndarray, freqs: np.ndarray) -> np.ndarray:
