@@ -12,6 +12,8 @@ from __future__ import annotations
 import glob
 import logging
 import re
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,8 @@ __all__ = ["read_frames", "list_frame_files", "natural_sort_key", "FRAME_SUFFIXE
 
 logger = logging.getLogger(__name__)
 
+#: What Pillow and tifffile raise on corrupt or truncated files (made RecordingError naming the file).
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error, tifffile.TiffFileError, IndexError, KeyError, TypeError)
 #: Image file suffixes read as frames (compared case-insensitively).
 FRAME_SUFFIXES = (".png", ".tif", ".tiff")
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
@@ -163,7 +167,7 @@ def frame_layout(path: Path) -> FrameLayout:
         return _png_layout(path) if path.suffix.lower() == ".png" else _tiff_layout(path)
     except RecordingError:
         raise
-    except (OSError, ValueError, tifffile.TiffFileError) as exc:
+    except DECODE_ERRORS as exc:
         raise RecordingError(f"{path}: cannot read the image ({exc})") from exc
 
 
@@ -232,7 +236,16 @@ def read_image_files(files: list[Path], layout: FrameLayout) -> np.ndarray:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """One frame's pixels, shape (y, x) or (y, x, channel), alpha dropped."""
+    """One frame's pixels, shape (y, x) or (y, x, channel), alpha dropped; RecordingError if the file is corrupt or truncated."""
+    try:
+        return _decode_image(path)
+    except RecordingError:
+        raise
+    except DECODE_ERRORS as exc:
+        raise RecordingError(f"{path}: cannot read the image: corrupt or truncated ({type(exc).__name__}: {exc})") from exc
+
+
+def _decode_image(path: Path) -> np.ndarray:
     if path.suffix.lower() == ".png":
         with Image.open(path) as image:
             _, _, convert_to = _PNG_MODES.get(image.mode, (None, None, None))

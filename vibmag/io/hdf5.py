@@ -48,7 +48,7 @@ BIT_DEPTH_ATTRS = ("bit_depth", "bitdepth", "effective_bit_depth", "bits")
 PIXEL_SIZE_ATTRS = ("pixel_size", "pixel_size_mm")
 #: What h5py and the netCDF layer raise on corrupt, truncated or malformed files (made RecordingError).
 H5_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError, AttributeError)
-_OPEN_OPTIONS = dict(engine="h5netcdf", decode_times=False, decode_timedelta=False, mask_and_scale=False)
+_OPEN_OPTIONS = dict(engine="h5netcdf", decode_times=False, decode_timedelta=False, mask_and_scale=False, phony_dims="sort")
 
 
 def save(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike, *, group: str | None = None, overwrite: bool = False) -> Path:
@@ -338,10 +338,16 @@ def _read_own(path: Path, group, frame_rate, pixel_size) -> xr.Dataset:
     if not isinstance(data, xr.Dataset) or "frames" not in data:
         raise RecordingError(f"{path}: group {group!r} holds no 'frames' variable; it is not a recording")
     frames = data["frames"]
-    if frames.dims[:1] == ("time",) and frames.ndim in (3, 4):
-        # read through H5Array (read-only, corrupt chunks raise RecordingError), values checked as they are read
-        lazy = lazy_from_hdf5(path, f"{(group or '').strip('/')}/frames".strip("/"), frames.shape, frames.dtype)
-        data["frames"] = (frames.dims, guard_values(lazy, str(path)), frames.attrs)
+    if frames.dims[:3] != ("time", "y", "x") or frames.ndim not in (3, 4) or frames.dtype.kind != "f":
+        raise RecordingError(f"{path}: group {group!r}: 'frames' is {frames.dtype} {frames.dims}, not a vibmag recording's float "
+                             "(time, y, x[, channel]) intensities")
+    if frame_rate is None and "frame_rate" not in data.attrs:
+        raise RecordingError(f"{path}: group {group!r} states no frame_rate; pass frame_rate=, e.g. frame_rate='2 kHz'")
+    make_recording(np.zeros((1, 1, 1), np.uint8), frame_rate=frame_rate or data.attrs["frame_rate"],
+                   pixel_size=pixel_size or data.attrs.get("pixel_size"), source=str(path))  # the stored rate and pixel size parse, > 0
+    # read through H5Array (read-only, corrupt chunks raise RecordingError), values checked as they are read
+    lazy = lazy_from_hdf5(path, f"{(group or '').strip('/')}/frames".strip("/"), frames.shape, frames.dtype)
+    data["frames"] = (frames.dims, guard_values(lazy, str(path)).astype(np.float32), frames.attrs)
     data.attrs["source"] = str(path)
     if frame_rate is not None or pixel_size is not None:
         rebuilt = make_recording(data["frames"].data, frame_rate=frame_rate or data.attrs["frame_rate"], pixel_size=pixel_size or data.attrs.get("pixel_size"), source=str(path))
