@@ -17,24 +17,27 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import logging
 import math
 import platform
 import tempfile
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
+from PIL import Image
 from scipy import ndimage
 
 from .. import __version__
 from ..analysis import AnalysisError, BandError, bandpass, deflection_shape, find_peaks, orbit, waveform
-from ..errors import VibmagError
+from ..errors import VibmagError, VibmagWarning
 from ..flow import estimate_displacement
 from ..io.outputs import input_files
+from ..io.video import read_video
 from ..io.video_write import write_video
 from ..pipeline import dominant_band, magnify, peak_table, survey
 from ..pipeline.clip import clip_label, clip_layout
@@ -53,6 +56,8 @@ MAX_CLIP_SIZE = 960
 #: Pixels next to the frame's edges left out when looking for the strongest point (the flow is weakest there).
 _EDGE = 4
 _DPI = 100
+
+logger = logging.getLogger("vibmag.report")
 
 
 @dataclass
@@ -212,17 +217,15 @@ def _peak_rows(peaks: xr.Dataset, size_mm: float | None) -> list[dict]:
         one = peaks.isel(peak=i)
         row = {"peak": i + 1, "frequency_hz": float(one["frequency"]), "rpm": float(one["rpm"]), "q": _float(one["q"]),
                "bandwidth_hz": _float(one["bandwidth"])}
-        for name in ("amplitude", "amplitude_sigma", "snr"):
+        for name in ("amplitude", "amplitude_sigma"):
             if name not in one:
                 continue
-            values = np.atleast_1d(np.asarray(one[name].values, dtype=float))
-            for c, value in zip(components, values):
-                row[f"{name}_{c}_px" if name != "snr" else f"snr_{c}"] = _float(value)
-                if size_mm and name != "snr":
+            for c, value in zip(components, np.atleast_1d(np.asarray(one[name].values, dtype=float))):
+                row[f"{name}_{c}_px"] = _float(value)
+                if size_mm:
                     row[f"{name}_{c}_mm"] = _float(value * size_mm)
-        for name in ("frequency_sigma",):
-            if name in one:
-                row["frequency_sigma_hz"] = _float(one[name])
+        if "snr" in one:
+            row["snr"] = _float(np.max(one["snr"].values))
         rows.append(row)
     return rows
 
@@ -413,8 +416,13 @@ def _clip(ds, alpha, band_hz, *, region, method, model, reference, adapt_steps, 
           cancel) -> tuple[bytes, bytes, dict]:
     """The first frames magnified beside the original, as MP4 bytes, a PNG poster, and what was done."""
     band = tuple(ureg.Quantity(edge, "Hz") for edge in band_hz)
-    result = magnify(ds, alpha, band=band, region=region, method=method, model=model, reference=reference,
-                     adapt_steps=adapt_steps, flow_method=flow_method, progress=progress, cancel=cancel)
+    with warnings.catch_warnings(record=True) as caught:  # said in the report, beside the clip they are about
+        warnings.simplefilter("always", VibmagWarning)
+        result = magnify(ds, alpha, band=band, region=region, method=method, model=model, reference=reference,
+                         adapt_steps=adapt_steps, flow_method=flow_method, progress=progress, cancel=cancel)
+    notes = [str(w.message) for w in caught if issubclass(w.category, VibmagWarning)]
+    for note in notes:
+        logger.warning("%s", note)
     h, w = ds.sizes["y"], ds.sizes["x"]
     stride = max(1, math.ceil(max(h, w) / max_size))
     layout = clip_layout(h // stride, w // stride)
@@ -426,12 +434,13 @@ def _clip(ds, alpha, band_hz, *, region, method, model, reference, adapt_steps, 
         write_video(ds.isel(every), path, side_by_side=result.isel(every), labels=("original", label), timestamp=True,
                     fps=fps, stack=layout["stack"], zoom=zoom)
         video = path.read_bytes()
-        first = iio.imread(path, index=0)
+        first = read_video(path, frame_rate=f"{frame_rate_hz(ds)!r} Hz")["frames"].isel(time=0).values
     poster = io.BytesIO()
-    iio.imwrite(poster, first, extension=".png")
+    Image.fromarray(np.round(np.clip(first, 0, 1) * 255).astype(np.uint8)).save(poster, format="PNG")
     facts = {"frames": int(ds.sizes["time"]), "label": label, "stride": stride, "zoom": zoom,
              "stack": layout["stack"], "time_s": [float(ds["time"].values[0]), float(ds["time"].values[-1])],
-             "bytes": len(video), "model": str(result.attrs.get("model", "")), "alpha": float(alpha)}
+             "bytes": len(video), "model": str(result.attrs.get("model", "")), "alpha": float(alpha),
+             "warnings": notes}
     return video, poster.getvalue(), facts
 
 

@@ -90,6 +90,7 @@ nav a, section a { color: #1c5fa8; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 18px 22px; margin: 0 0 18px;
           break-inside: avoid-page; }
 p.note { color: var(--muted); font-size: 13px; margin: 4px 0 10px; }
+p.warning { color: #8a3b00; background: #fff4e5; border-left: 3px solid var(--accent); padding: 4px 10px; font-size: 13px; }
 figure { margin: 10px 0 14px; }
 figure img { display: block; max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 13px; }
@@ -211,7 +212,7 @@ def _spectrum(content: ReportContent) -> str:
     components = _component_names(rows)
     mm = data["recording"]["pixel_size_mm"]
     sigma = any(k.startswith("amplitude_sigma_") for row in rows for k in row)
-    snr = any(k.startswith("snr_") for row in rows for k in row)
+    snr = any("snr" in row for row in rows)
     head = ["#", "frequency [Hz]", "rpm"]
     for c in components:
         head.append(f"amplitude {c} [px]")
@@ -221,8 +222,8 @@ def _spectrum(content: ReportContent) -> str:
             head.append(f"amplitude {c} [mm]")
             if sigma:
                 head.append(f"&plusmn; {c} [mm]")
-        if snr:
-            head.append(f"SNR {c}")
+    if snr:
+        head.append("SNR")
     head += ["Q", "&minus;3 dB width [Hz]"]
     dominant = (data.get("dominant_peak") or {}).get("peak")
     body = []
@@ -236,8 +237,8 @@ def _spectrum(content: ReportContent) -> str:
                 cells.append(_num(row.get(f"amplitude_{c}_mm"), 3))
                 if sigma:
                     cells.append(_num(row.get(f"amplitude_sigma_{c}_mm"), 2))
-            if snr:
-                cells.append(_num(row.get(f"snr_{c}"), 3))
+        if snr:
+            cells.append(_num(row.get("snr"), 3))
         cells += [_num(row["q"], 3), _num(row["bandwidth_hz"], 3)]
         mark = ' class="dominant"' if row["peak"] == dominant else ""
         body.append(f'<tr data-peak="{row["peak"]}"{mark}>{"".join(cells)}</tr>')
@@ -248,8 +249,11 @@ def _spectrum(content: ReportContent) -> str:
             f"are the sinusoid's peak amplitude per component. The shaded row is the dominant peak; its band "
             f"{low:.4g} - {high:.4g} Hz ({data['band_chosen']}) is the one magnified. Q is the frequency over the "
             "half-power width (resolution-limited for peaks as narrow as the window).")
-    if not sigma:
-        note += " Uncertainties are not available from this version of find_peaks."
+    if sigma:
+        note += (" ± is the amplitude's 1-sigma uncertainty and SNR the peak over the noise floor "
+                 "(find_peaks' noise columns; under 3 the peak stands within the noise).")
+    else:
+        note += " No noise estimate was available, so the amplitudes carry no uncertainty."
     return _img(content, "spectrum", "amplitude spectrum with peaks") + table + f'<p class="note">{_e(note)}</p>'
 
 
@@ -300,7 +304,8 @@ def _clip(content: ReportContent) -> str:
                + (f", every {clip['stride']}th pixel" if clip["stride"] > 1 else "") + ".")
     return (f'<video id="clip-video" controls loop muted playsinline preload="auto" poster="data:image/png;base64,{poster}">'
             f'<source src="data:video/mp4;base64,{video}" type="video/mp4">Your browser does not play H.264 video.</video>'
-            f'<p class="note">{_e(caption)}</p>')
+            f'<p class="note">{_e(caption)}</p>'
+            + "".join(f'<p class="warning">vibmag warned while magnifying: {_e(note)}</p>' for note in clip.get("warnings", ())))
 
 
 def _provenance(data: dict) -> str:
