@@ -18,6 +18,7 @@ from matplotlib.colors import hsv_to_rgb
 
 from .analysis.errors import AnalysisError
 from .analysis.shapes import shape_magnitude, shape_phase
+from .analysis.spectra import SNR_MIN
 from .units import ureg
 
 __all__ = ["plot_waveform", "plot_spectrum", "plot_deflection_shape", "plot_motion_map", "plot_flow", "plot_orbit",
@@ -70,6 +71,9 @@ def plot_spectrum(spec: xr.DataArray, *, ax=None, peaks: xr.Dataset | None = Non
     peaks : xarray.Dataset, optional
         From :func:`vibmag.analysis.find_peaks`; each peak is marked on every
         line at its (refined) frequency and annotated with frequency and amplitude.
+        A table with ``snr`` (``find_peaks(..., noise=...)``) marks only the
+        peaks that stand above the noise (``snr >= SNR_MIN``, 4), and its
+        ``noise_floor`` is drawn as a dashed line per component.
     frequency_unit : str
         Unit of the frequency axis: "Hz" (default), "kHz", "rpm", ...
     log : bool
@@ -84,7 +88,8 @@ def plot_spectrum(spec: xr.DataArray, *, ax=None, peaks: xr.Dataset | None = Non
         ``lines``: Line2D per component; ``peaks``: Line2D of markers per
         component (empty without ``peaks``); ``labels``: the annotations,
         stacked in rows where they would overlap; ``band``: the shaded span
-        (None without ``band``).
+        (None without ``band``); ``noise_floor``: the dashed floor lines (empty
+        without a floor in ``peaks``).
 
     Examples
     --------
@@ -103,7 +108,11 @@ def plot_spectrum(spec: xr.DataArray, *, ax=None, peaks: xr.Dataset | None = Non
     freqs = np.asarray(spec["frequency"].values, dtype=float) * factor
     columns = _columns(spec, "frequency")
     lines = [ax.plot(freqs, values, label=label)[0] for label, values in columns]
-    markers, labels = [], []
+    markers, labels, floors = [], [], []
+    if peaks is not None and "noise_floor" in peaks:
+        floors = _draw_noise_floor(ax, peaks, lines, freqs)
+    if peaks is not None and "snr" in peaks:
+        peaks = peaks.isel(peak=np.flatnonzero(np.asarray(peaks["snr"].values) >= SNR_MIN))
     if peaks is not None:
         peak_freqs = np.asarray(peaks["frequency"].values, dtype=float) * factor
         for line, (_, values) in zip(lines, columns):
@@ -127,7 +136,16 @@ def plot_spectrum(spec: xr.DataArray, *, ax=None, peaks: xr.Dataset | None = Non
         ax.set_yscale("log")
     if len(lines) > 1 or shaded is not None:
         ax.legend()
-    return {"lines": lines, "peaks": markers, "labels": labels, "band": shaded}
+    return {"lines": lines, "peaks": markers, "labels": labels, "band": shaded, "noise_floor": floors}
+
+
+def _draw_noise_floor(ax, peaks: xr.Dataset, lines: list, freqs: np.ndarray) -> list:
+    """Dashed lines at each component's noise floor (the median over the peaks), in the component's colour."""
+    floor = peaks["noise_floor"]
+    per_line = floor.median("peak").values.reshape(-1) if floor.sizes.get("peak", 0) else []
+    return [ax.plot(freqs[[0, -1]], [level, level], ls="--", lw=0.8, color=line.get_color(),
+                    label=f"noise floor ({line.get_label()})" if len(lines) > 1 else "noise floor")[0]
+            for line, level in zip(lines, per_line)]
 
 
 #: Vertical step between rows of peak labels, in points.

@@ -36,7 +36,7 @@ from ._labels import (accepts_quantified, over_time, power_density_units, requir
 from .errors import AnalysisError
 from .regions import crop_to_mask, region_mask
 
-__all__ = ["spectrum", "find_peaks", "SNR_MIN"]
+__all__ = ["spectrum", "find_peaks", "noise_level", "SNR_MIN"]
 
 _AVERAGES = ("amplitude", "displacement")
 _SCALINGS = ("amplitude", "psd")
@@ -161,8 +161,9 @@ def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None,
         component; a DataArray over (some of) the spectrum's other dims, e.g.
         ``component``; or the ``uncertainty`` of
         :func:`vibmag.estimate_displacement` itself (dims such as ``time``,
-        ``y``, ``x`` that the spectrum lacks are reduced by their RMS, NaN
-        skipped: mask it to the spectrum's region first). ``"spectrum"``
+        ``y``, ``x`` that the spectrum lacks are reduced, NaN skipped: ``time``
+        by its RMS, pixels by their mean, as the spectrum averages their
+        amplitudes; mask it to the spectrum's region first). ``"spectrum"``
         estimates the noise floor from the spectrum itself, the median of the
         bins 8 to 40 away from each peak (right where noise dominates most of
         those bins). With it the table gains ``noise_floor``, ``amplitude_sigma``
@@ -188,9 +189,9 @@ def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None,
           ``amplitude_sigma`` (peak, ...), the 1-sigma of the amplitude,
           ``sigma sqrt(2 ENBW / N) / W(d)`` (exact for one waveform; for
           per-pixel averages, whose noise partly averages out, an upper bound);
-          ``snr`` (peak), the total amplitude over the total noise floor
-          (root sums of squares over the other dims): noise alone reads about 1;
-          a peak below 3 stands within the noise (``SNR_MIN``).
+          ``snr`` (peak), amplitude over noise floor in the component (or other
+          dims' entry) where the peak stands out most: noise alone reads about
+          1; a peak below 4 stands within the noise (``SNR_MIN``).
 
     Examples
     --------
@@ -223,13 +224,13 @@ def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None,
     peak_freqs = freqs[found] + offsets * df
     extra = [d for d in spec.dims if d != "frequency"]
     coords = {d: spec[d] for d in extra if d in spec.coords}
-    variables = {} if noise is None else _noise_columns(noise, spec, amplitude, found, gains,
-                                                        total_amplitude[found] / gains, settings)
+    peak_amplitudes = amplitude[found] / gains.reshape(-1, *[1] * len(extra))
+    variables = {} if noise is None else _noise_columns(noise, spec, amplitude, found, gains, peak_amplitudes, settings)
     table = xr.Dataset(
         {
             "frequency": ("peak", peak_freqs, {"units": "Hz"}),
             "rpm": ("peak", hz_to_rpm(peak_freqs), {"units": "rpm"}),
-            "amplitude": (("peak", *extra), amplitude[found] / gains.reshape(-1, *[1] * len(extra)),
+            "amplitude": (("peak", *extra), peak_amplitudes,
                           {"units": settings["units"], "long_name": "amplitude"}),
             "prominence": ("peak", prominence, {"units": spec.attrs.get("units", "1")}),
             "bandwidth": ("peak", bandwidth, {"units": "Hz", "long_name": "half-power bandwidth"}),
@@ -241,8 +242,10 @@ def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None,
     return table.assign_attrs({k: spec.attrs[k] for k in ("frame_rate", "pixel_size", "source") if k in spec.attrs})
 
 
-#: A peak whose ``snr`` (amplitude over the noise floor) is below this stands within the noise.
-SNR_MIN = 3.0
+#: A peak whose ``snr`` (amplitude over the noise floor) is below this stands within the noise. Noise alone
+#: reads above it in one bin of about 300 000 of one waveform's spectrum (Rayleigh: exp(-pi 4^2 / 4)), and
+#: more rarely still in a per-pixel average; 3 would let through one bin in 1200.
+SNR_MIN = 4.0
 #: The noise floor from the spectrum itself (``noise="spectrum"``): the median of the bins this far from the
 #: peak (the main lobe and the near side lobes of the peak itself are left out), both sides.
 _FLOOR_GAP, _FLOOR_REACH = 8, 40
@@ -258,7 +261,7 @@ def _local_median(amplitude: np.ndarray, k: int) -> np.ndarray:
 
 
 def _noise_columns(noise, spec: xr.DataArray, amplitude: np.ndarray, found: np.ndarray, gains: np.ndarray,
-                   peak_totals: np.ndarray, settings: dict) -> dict:
+                   peak_amplitudes: np.ndarray, settings: dict) -> dict:
     """``noise_floor``, ``amplitude_sigma`` and ``snr`` of the peak table (see :func:`find_peaks`)."""
     extra = [d for d in spec.dims if d != "frequency"]
     if isinstance(noise, str) and noise == "spectrum":
@@ -270,13 +273,14 @@ def _noise_columns(noise, spec: xr.DataArray, amplitude: np.ndarray, found: np.n
         sigma = _noise_sigma(noise, spec, extra)
         floor = np.broadcast_to(sigma * np.sqrt(np.pi * enbw_bins / len(w)), (len(found), *amplitude.shape[1:]))
     sigma_amplitude = floor * np.sqrt(2.0 / np.pi) / gains.reshape(-1, *[1] * len(extra))
-    total_floor = np.sqrt((floor.reshape(len(found), -1) ** 2).sum(axis=1))
+    ratio = np.asarray(peak_amplitudes, dtype=float).reshape(len(found), -1) / np.where(
+        floor > 0, floor, np.nan).reshape(len(found), -1)
     units = {"units": settings["units"]}
     return {
         "noise_floor": (("peak", *extra), np.array(floor, dtype=float), {**units, "long_name": "noise floor"}),
         "amplitude_sigma": (("peak", *extra), sigma_amplitude, {**units, "long_name": "amplitude uncertainty (1 sigma)"}),
-        "snr": ("peak", peak_totals / np.where(total_floor > 0, total_floor, np.nan),
-                {"units": "1", "long_name": "amplitude over noise floor"}),
+        "snr": ("peak", np.nanmax(ratio, axis=1, initial=0.0),
+                {"units": "1", "long_name": "amplitude over noise floor (best component)"}),
     }
 
 
@@ -284,14 +288,39 @@ def _noise_columns(noise, spec: xr.DataArray, amplitude: np.ndarray, found: np.n
 _RAYLEIGH_MEAN_OVER_MEDIAN = float(np.sqrt(np.pi / 2) / np.sqrt(2 * np.log(2)))
 
 
+def noise_level(uncertainty: xr.DataArray, *, keep=("component",)) -> xr.DataArray:
+    """The noise a region-averaged spectrum sees, from a per-sample uncertainty field.
+
+    Parameters
+    ----------
+    uncertainty : xarray.DataArray
+        1-sigma per sample, e.g. ``estimate_displacement(...,
+        return_uncertainty=True)["uncertainty"]`` (time, component, y, x);
+        NaN (unmeasured, or masked out of the region) is skipped.
+    keep : sequence of str
+        Dims kept (default ``component``).
+
+    Returns
+    -------
+    xarray.DataArray, dims ``keep``
+        The RMS over ``time``, then the mean over the other dims (pixels):
+        the per-pixel spectrum averages amplitudes, so its noise floor is the
+        mean of the pixels' floors. Units as the input's.
+    """
+    noise = abs(uncertainty.astype(float))
+    if "time" in noise.dims and "time" not in keep:
+        noise = np.sqrt((noise**2).mean("time", skipna=True))
+    level = noise.mean([d for d in noise.dims if d not in keep], skipna=True)
+    return level.assign_attrs(units=uncertainty.attrs.get("units", "1"), long_name="noise (1 sigma per sample)")
+
+
 def _noise_sigma(noise, spec: xr.DataArray, extra: list) -> np.ndarray:
     """The noise's 1-sigma per sample as an array shaped like the spectrum's non-frequency axes."""
     shape = tuple(spec.sizes[d] for d in extra)
     if isinstance(noise, xr.DataArray):
-        reduce = [d for d in noise.dims if d not in extra]
         if "units" in noise.attrs and "units" in spec.attrs:
             noise = noise * _prominence(f"1 {noise.attrs['units']}", spec)
-        rms = np.sqrt((noise.astype(float) ** 2).mean(reduce, skipna=True)) if reduce else abs(noise.astype(float))
+        rms = noise_level(noise, keep=extra)
         missing = [d for d in extra if d not in rms.dims]
         return np.asarray(rms.expand_dims({d: spec[d].values if d in spec.coords else spec.sizes[d]
                                            for d in missing}).transpose(*extra).values, dtype=float)

@@ -24,7 +24,8 @@ from ..progress import Progress, as_progress, check_cancel
 from ..recording import iter_frame_chunks
 from .estimators import DEFAULT_METHOD, get_estimator
 
-__all__ = ["estimate_displacement", "iter_displacement", "DisplacementChunk", "frames_tensor", "DEFAULT_MARGIN"]
+__all__ = ["estimate_displacement", "iter_displacement", "DisplacementChunk", "frames_tensor", "DEFAULT_MARGIN",
+           "supports_uncertainty"]
 
 #: Pixels of context measured around a region's bounding box (then discarded).
 DEFAULT_MARGIN = 32
@@ -281,6 +282,12 @@ class _Tracker:
             flow, confidence = self.estimator(self.ref, moving, return_confidence=True)
             return flow, confidence, None
         return self.estimator(self.ref, moving), None, None
+
+
+def supports_uncertainty(method=None, **options) -> bool:
+    """Whether ``estimate_displacement(..., method=method, return_uncertainty=True)`` works (a name or a module)."""
+    estimator, _ = _resolve_estimator(method, options)
+    return hasattr(estimator, "prepare") and hasattr(estimator, "track_with_uncertainty")
 
 
 def _frames_of(ds) -> xr.DataArray:

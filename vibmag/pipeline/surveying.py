@@ -16,8 +16,10 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from ..analysis import AnalysisError, find_peaks, spectrum, waveform
+from ..analysis import AnalysisError, find_peaks, region_mask, spectrum, waveform
+from ..analysis.spectra import noise_level
 from ..flow import estimate_displacement
+from ..flow.api import supports_uncertainty
 from ..units import frequency_hz
 from ..viz import plot_spectrum, plot_waveform
 
@@ -25,7 +27,8 @@ __all__ = ["survey", "dominant_band", "band_around", "motion_maps", "peak_table"
 
 
 def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | None = None, progress=None,
-           cancel: threading.Event | None = None, displacement: xr.DataArray | None = None) -> xr.Dataset:
+           cancel: threading.Event | None = None, displacement: xr.DataArray | None = None,
+           uncertainty: xr.DataArray | None = None) -> xr.Dataset:
     """Measure a recording's displacement and summarise its vibration.
 
     Parameters
@@ -48,6 +51,11 @@ def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | 
         :func:`vibmag.estimate_displacement` for a report that also needs it);
         then nothing is measured again and ``flow_method``, ``progress`` and
         ``cancel`` are unused.
+    uncertainty : xarray.DataArray, optional
+        The displacement's 1-sigma uncertainty (``return_uncertainty=True``)
+        that goes with ``displacement``. Measured with the displacement when
+        the estimator gives one; otherwise the peaks' noise floor is read off
+        the spectrum itself (``find_peaks(noise="spectrum")``).
 
     Returns
     -------
@@ -55,16 +63,40 @@ def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | 
         ``spectrum`` (frequency, component) px, ``waveform`` (time, component)
         px (region mean), ``rms`` and ``peak_to_peak`` (component, y, x) px,
         and the peak table of :func:`vibmag.analysis.find_peaks` along dim
-        ``peak``, its variables prefixed ``peak_`` (``peak_frequency``, ...).
+        ``peak``, its variables prefixed ``peak_`` (``peak_frequency``, ...,
+        with ``peak_noise_floor``, ``peak_amplitude_sigma`` and ``peak_snr``),
+        and ``noise`` (component) px, the displacement's uncertainty over the
+        region (its RMS over time, mean over pixels; absent where only the
+        spectrum's own floor was used).
     """
-    disp = displacement if displacement is not None else estimate_displacement(ds, method=flow_method, progress=progress, cancel=cancel)
+    if displacement is None:
+        disp, uncertainty = _measure(ds, flow_method, progress, cancel)
+    else:
+        disp = displacement
     spec = spectrum(disp, region=region)
-    peaks = find_peaks(spec, n=n_peaks)
+    noise = "spectrum" if uncertainty is None else _region_noise(uncertainty, disp, region)
+    peaks = find_peaks(spec, n=n_peaks, noise=noise)
     rms, peak_to_peak = motion_maps(disp)
     summary = xr.Dataset({"spectrum": spec, "waveform": waveform(disp, region=region), "rms": rms, "peak_to_peak": peak_to_peak})
     summary = summary.merge(peaks.rename({name: f"peak_{name}" for name in peaks.data_vars}))
+    if not isinstance(noise, str):
+        summary["noise"] = noise
     summary.attrs = {k: v for k, v in ds.attrs.items() if k in ("frame_rate", "pixel_size", "source")}
     return summary
+
+
+def _measure(ds, flow_method, progress, cancel) -> tuple[xr.DataArray, xr.DataArray | None]:
+    """Displacement and, where the estimator gives one, its uncertainty."""
+    if not supports_uncertainty(flow_method):
+        return estimate_displacement(ds, method=flow_method, progress=progress, cancel=cancel), None
+    measured = estimate_displacement(ds, method=flow_method, progress=progress, cancel=cancel, return_uncertainty=True)
+    return measured["displacement"], measured["uncertainty"]
+
+
+def _region_noise(uncertainty: xr.DataArray, disp: xr.DataArray, region) -> xr.DataArray:
+    """The noise the region's spectrum sees, per component (:func:`vibmag.analysis.spectra.noise_level`)."""
+    inside = region_mask(disp, region) > 0 if region is not None else uncertainty.notnull().any(["time", "component"])
+    return noise_level(uncertainty.where(inside))
 
 
 def motion_maps(disp: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
