@@ -270,6 +270,8 @@ def test_refusals(tmp_path):
     with pytest.raises(vibmag.VibmagError, match="HTML"):
         vibmag.report(ds, tmp_path / "r.pdf", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["theirs.html"]
+    short = vibmag.report(ds, tmp_path / "short.html", method="lagrangian", n_peaks=1, max_clip_frames=8, progress=False)
+    assert "error" in short.data["clip"] and "No clip could be made" in short.path.read_text()  # the rest is there
 
 
 def test_vibmag_report_is_the_function_whatever_was_imported():
@@ -332,3 +334,29 @@ def test_the_demo_title_prints_the_band_with_four_digits(tmp_path, monkeypatch):
     demo.run_demo(tmp_path / "demo")
     assert seen["title"].endswith("(band magnified: 12.88 - 21.47 Hz)")
     assert seen["band"] == pytest.approx((12.8831, 21.4718))
+
+
+def test_batch_reports_one_page_per_recording_and_an_index(tmp_path):
+    from vibmag.batch import Outcome, parse_settings
+    from vibmag.batch.reports import write_reports
+    from vibmag.cli import build_parser
+
+    recording = tmp_path / "plate one.h5"
+    vibmag.save(plate().drop_vars("true_displacement"), recording)
+    settings = parse_settings({"analysis": {"n_peaks": 2}, "magnify": {"method": "lagrangian", "alpha": 4, "max_frames": 32}})
+    outcomes = [Outcome("plate one", "complete", str(recording), "", 1.0, "top peak 125 Hz"),
+                Outcome("gone", "failed", str(tmp_path / "gone.h5"), "", None, "RecordingError: no such file")]
+    index = write_reports(outcomes, tmp_path / "reports", settings)
+    assert index == tmp_path / "reports" / "index.html"
+    page = tmp_path / "reports" / "plate_one.html"
+    data = json.loads(page.with_suffix(".json").read_text())
+    assert data["settings"]["method"] == "lagrangian" and data["settings"]["alpha"] == 4.0 and len(data["peaks"]) == 2
+    assert data["clip"]["frames"] == 32
+    rows = [tr for tr in parse(index).iter("tr") if tr.get("data-status")]
+    assert [tr.get("data-status") for tr in rows] == ["complete", "failed"]
+    cells = [td.text for td in rows[0].iter("td")]
+    assert float(cells[2]) == pytest.approx(data["dominant_peak"]["frequency_hz"], abs=0.01)
+    assert next(rows[0].iter("a")).get("href") == "plate_one.html" and not list(rows[1].iter("a"))
+    assert "no such file" in "".join(rows[1].itertext())
+    args = build_parser().parse_args(["batch", "a.h5", "-o", "r.h5", "--report", "out"])
+    assert args.report == "out"

@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--overwrite", action="store_true", help="recompute recordings already complete in the results file")
     batch.add_argument("--log", help="log file, appended to (default: the results file with suffix .log)")
     batch.add_argument("--no-progress", action="store_true", help="no progress bars")
+    batch.add_argument("--report", metavar="DIR", help="also write an HTML inspection report per recording into DIR, and DIR/index.html listing them")
     _add_recording_options(batch)
     batch.set_defaults(run=_run_batch)
 
@@ -261,11 +262,14 @@ def _run_batch(args: argparse.Namespace) -> int:
     settings = load_settings(args.settings, input=given)
     try:
         report = run(args.inputs, args.output, settings=settings, scheduler=args.scheduler, n_workers=args.workers,
-                     overwrite=args.overwrite, progress=False if args.no_progress else None, log_file=args.log)
+                     overwrite=args.overwrite, progress=False if args.no_progress else None, log_file=args.log,
+                     report_dir=args.report)
     except KeyboardInterrupt:
         print("vibmag batch: interrupted; finished recordings are kept: run the same command to resume", file=sys.stderr)
         return 130
     print(report.table())
+    if report.index is not None:
+        print(f"reports: {report.index}")
     return report.exit_code
 
 

@@ -33,6 +33,7 @@ from ..errors import RecordingError
 from ..files import atomic_path
 from .display import BatchDisplay
 from .inputs import Recording, RecordingProblem, expand_inputs, file_names, inspect_file, inspect_task
+from .reports import write_reports
 from .settings import BatchSettings, load_settings, parse_settings
 from .store import BatchError, ResultsStore, check_results_file
 from .tasks import combine, failure_dataset, finish, magnified_clip, make_job, run_job, tile_displacement, tile_reduce, tile_shapes, tile_summary
@@ -63,6 +64,7 @@ class BatchReport:
     log_file: Path
     outcomes: list = field(default_factory=list)
     seconds: float = 0.0
+    index: Path | None = None  # the index page of the reports (``report_dir``), if any
 
     @property
     def counts(self) -> dict:
@@ -106,6 +108,7 @@ def run(
     overwrite: bool = False,
     progress: bool | None = None,
     log_file=None,
+    report_dir=None,
 ) -> BatchReport:
     """Process HDF5 recordings on a Dask cluster into one results file; resumable.
 
@@ -130,6 +133,10 @@ def run(
         Progress bars on stderr (default: when it is a terminal).
     log_file : path-like, optional
         Log of the run, appended to (default: ``output`` with suffix ``.log``).
+    report_dir : path-like, optional
+        Also write an inspection report (:func:`vibmag.report`) per complete
+        recording into this folder, and ``index.html`` listing them with their
+        dominant peaks and status (:mod:`vibmag.batch.reports`).
 
     Returns
     -------
@@ -160,6 +167,9 @@ def run(
             display.close()
         report = BatchReport(output, log_path, outcomes, time.perf_counter() - start)
         logger.info("summary\n%s", report.table())
+        if report_dir is not None:
+            report.index = write_reports(outcomes, report_dir, settings, overwrite=overwrite)
+            logger.info("reports listed in %s", report.index)
     return report
 
 

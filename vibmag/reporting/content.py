@@ -115,10 +115,14 @@ def build_content(ds: xr.Dataset, *, band=None, region=None, method: str = "flow
         content.figures[f"point{j}"] = figure
     steps.advance(1)
     if clip_frames:
-        content.clip, content.poster, data["clip"] = _clip(
-            ds.isel(time=slice(0, clip_frames)), alpha, band_hz, region=region, method=method, model=model,
-            reference=reference, adapt_steps=adapt_steps, flow_method=flow_method, max_size=max_clip_size, fps=fps,
-            progress=steps.stage(clip_frames), cancel=cancel)
+        try:
+            content.clip, content.poster, data["clip"] = _clip(
+                ds.isel(time=slice(0, clip_frames)), alpha, band_hz, region=region, method=method, model=model,
+                reference=reference, adapt_steps=adapt_steps, flow_method=flow_method, max_size=max_clip_size, fps=fps,
+                progress=steps.stage(clip_frames), cancel=cancel)
+        except BandError as exc:  # e.g. too few frames for the band filter: the report goes on without its clip
+            logger.warning("no clip: %s", exc)
+            data["clip"] = {"error": str(exc)}
     data["settings"] = {"alpha": float(alpha), "band_hz": list(band_hz), "region": _describe(region), "method": method,
                         "n_peaks": int(n_peaks), "points": None if points is None else [list(map(float, p)) for p in points],
                         "reference": int(reference), "adapt_steps": int(adapt_steps),

@@ -293,6 +293,8 @@ def _points(content: ReportContent) -> str:
 
 def _clip(content: ReportContent) -> str:
     clip = content.data.get("clip")
+    if clip and "error" in clip:
+        return f'<p class="warning">No clip could be made: {_e(clip["error"])}</p>'
     if not clip or content.clip is None:
         return "<p>No clip was made (clip=False).</p>"
     video = base64.b64encode(content.clip).decode("ascii")
