@@ -44,6 +44,10 @@ class OptionError(VibmagError, TypeError):
     """An unknown or misspelt keyword option (the message lists the valid ones)."""
 
 
+class OptionValueError(OptionError, ValueError):
+    """A known keyword option with a value it cannot take (wrong type, not finite, out of range)."""
+
+
 class VibmagWarning(UserWarning):
     """Something vibmag will do but that is probably not what was meant (e.g. an alpha so large
     that the magnified motion exceeds a quarter of the frame)."""

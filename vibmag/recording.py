@@ -95,6 +95,8 @@ def make_recording(
     """
     frames = frames if isinstance(frames, da.Array) else np.asarray(frames)
     _check_frame_shape(frames.shape, source)
+    if bit_depth is not None and (isinstance(bit_depth, bool) or not isinstance(bit_depth, (int, np.integer))):
+        raise RecordingError(f"{source}: bit depth must be a whole number of bits, e.g. 12, got {bit_depth!r}")
     rate_hz = frequency_hz(frame_rate)
     if rate_hz <= 0:
         raise RecordingError(f"{source}: frame rate must be positive, got {frame_rate!r}")

@@ -305,3 +305,196 @@ def test_values_and_dtypes_corpus(tmp_path_factory):
 def test_damaged_files_corpus_thousands(bases, tmp_path_factory, seed):
     tally = _run_corpus(tmp_path_factory, [*_damaged(bases, SLOW_PER_KIND, seed=seed), *_valued(SLOW_PER_KIND, seed=seed)])
     assert sum(tally.values()) >= 1000
+
+
+# ======================================================================================================================
+# Property-based tests over the public functions' arguments (Hypothesis): whatever the arguments, each call ends in a
+# result of the documented layout or a VibmagError. Default: PROPERTY_EXAMPLES per function; ``-m slow``: many more.
+# ======================================================================================================================
+
+import warnings  # noqa: E402
+
+from hypothesis.extra.numpy import array_shapes, arrays  # noqa: E402
+
+from vibmag.errors import VibmagWarning  # noqa: E402
+from vibmag.synthetic import Mode, vibrating_plate  # noqa: E402
+
+PROPERTY_EXAMPLES, SLOW_PROPERTY_EXAMPLES = 40, 600
+TINY = vibrating_plate((16, 16), n_frames=32, frame_rate="200 Hz", modes=[Mode("40 Hz", 0.2, shape="rigid")], speckle_size=2)
+#: A longer recording's displacement for the band-pass and the spectrum (8 frames are too short to band-pass).
+TINY_DISP = vibmag.estimate_displacement(vibrating_plate((16, 16), n_frames=64, frame_rate="200 Hz", modes=[Mode("40 Hz", 0.2, shape="rigid")],
+                                                         speckle_size=2), progress=False)
+
+_QUANTITY_TEXTS = ["20 Hz", "2 kHz", "1200 rpm", "-5 Hz", "0 Hz", "nan Hz", "inf Hz", "1e400 Hz", "5 mm", "", "Hz", "abc", "3",
+                   "1e-300 Hz", "99 Hz", "100 Hz", "101 Hz", "30Hz", "0.05 mm", "-1 mm", "1 px", "2 s"]
+quantities = st.one_of(st.sampled_from(_QUANTITY_TEXTS), st.text(max_size=8), st.floats(allow_nan=True, allow_infinity=True),
+                       st.integers(-10, 1000), st.none(), st.booleans())
+_specials = st.sampled_from([np.nan, np.inf, -np.inf])
+coordinates = st.one_of(st.integers(-20, 40), st.floats(-20, 40), _specials)
+regions = st.one_of(
+    st.none(),
+    st.tuples(coordinates, coordinates, coordinates, coordinates),
+    st.lists(st.tuples(coordinates, coordinates), max_size=6),
+    arrays(st.sampled_from([bool, np.float32, np.int8]), st.sampled_from([(16, 16), (16, 15), (4,), (16, 16, 1)]), elements=st.integers(0, 1)),
+    st.text(max_size=6),
+    st.integers(-3, 3),
+)
+def mostly(valid, *invalid, weight: int = 6):
+    """``valid`` about ``weight`` times as often as each of the ``invalid`` strategies (so results get checked, not only refusals)."""
+    choices = (valid, *invalid)
+    return st.integers(0, weight + len(invalid) - 1).flatmap(lambda i: choices[max(0, i - weight + 1)])
+
+
+rates = mostly(st.sampled_from(["200 Hz", "1 kHz", "150 Hz", "30Hz"]), quantities)
+lengths = mostly(st.sampled_from([None, "0.05 mm", "2 um"]), quantities)
+option_values = st.one_of(st.floats(-3, 6), _specials, st.integers(-3, 5), st.text(max_size=3), st.none(),
+                          st.tuples(st.integers(-1, 4)), st.booleans())
+options = st.dictionaries(st.sampled_from(["window", "presmooth", "max_motion", "levels", "iterations", "smooth_base", "damping",
+                                           "tolerance", "noise_floor", "windw", "level", "sigma"]), option_values, max_size=3)
+
+
+#: Outcomes of the property examples, per function: printed at the end of the module.
+PROPERTY_OUTCOMES: Counter = Counter()
+
+
+def result_or_vibmag_error(call, what: str):
+    """``call()``'s result, or None if it raised a VibmagError (anything else fails the test); warnings allowed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VibmagWarning)
+        try:
+            result = call()
+        except VibmagError:
+            PROPERTY_OUTCOMES[what, "refused"] += 1
+            return None
+        except Exception:
+            PROPERTY_OUTCOMES[what, "outside VibmagError"] += 1
+            raise
+    PROPERTY_OUTCOMES[what, "result"] += 1
+    return result
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _print_property_outcomes():
+    yield
+    for what in sorted({w for w, _ in PROPERTY_OUTCOMES}):
+        counts = {k: PROPERTY_OUTCOMES[what, k] for k in ("result", "refused", "outside VibmagError")}
+        print(f"\nproperty {what}: {sum(counts.values())} examples, {counts['result']} results, {counts['refused']} VibmagError, "
+              f"{counts['outside VibmagError']} outside VibmagError (shrinking included)")
+
+
+def _property(strategy_kwargs: dict, body, slow: bool = False, share: float = 1.0):
+    examples = SLOW_PROPERTY_EXAMPLES if slow else int(PROPERTY_EXAMPLES * share)
+    test = settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])(
+        given(**strategy_kwargs)(body))
+    test = pytest.mark.timeout(3600 if slow else 120)(test)
+    return pytest.mark.slow(test) if slow else test
+
+
+def _open_array(array, dtype, frame_rate, pixel_size, bit_depth):
+    with np.errstate(all="ignore"):  # NaN or -1 cast to an integer dtype: whatever comes out is the test's input
+        array = array.astype(dtype)
+    ds = result_or_vibmag_error(lambda: vibmag.open_recording(array, frame_rate=frame_rate, pixel_size=pixel_size, bit_depth=bit_depth), "open_recording")
+    if ds is not None:
+        frames = ds["frames"].values
+        assert frames.dtype == np.float32 and frames.shape == array.shape
+        assert np.isfinite(frames).all() and frames.min() >= 0 and frames.max() <= 1 + 1e-4
+
+
+_open_args = dict(
+    dtype=st.sampled_from(["uint8", "uint16", "int16", "int64", "uint64", "float16", "float32", "float64", "bool", "complex64", ">u2"]),
+    array=arrays(np.float64,
+                 mostly(array_shapes(min_dims=3, max_dims=4, min_side=1, max_side=4), array_shapes(min_dims=1, max_dims=5, min_side=0, max_side=4)),
+                 elements=mostly(st.floats(0, 1), st.floats(allow_nan=True, allow_infinity=True), st.integers(-2, 3), st.floats(0, 70000))),
+    frame_rate=rates, pixel_size=lengths, bit_depth=mostly(st.none(), st.integers(-2, 70), st.floats(), st.text(max_size=2)),
+)
+test_property_open_recording = _property(_open_args, _open_array)
+test_property_open_recording_slow = _property(_open_args, _open_array, slow=True)
+
+
+def _estimate(reference, method, region, chunk_frames, opts):
+    disp = result_or_vibmag_error(lambda: vibmag.estimate_displacement(TINY, reference=reference, method=method, region=region,
+                                                                       chunk_frames=chunk_frames, progress=False, **opts), "estimate_displacement")
+    if disp is not None:
+        assert disp.dims == ("time", "component", "y", "x") and disp.shape == (32, 2, 16, 16) and disp.attrs["units"] == "px"
+        assert not np.isinf(disp.values).any()
+
+
+_estimate_args = dict(
+    reference=st.one_of(st.integers(-32, 31), st.just("mean")),
+    method=st.one_of(st.none(), st.sampled_from(["lucas-kanade", "LK", "farneback", "lucas_kanade"]), st.text(max_size=4)),
+    region=mostly(st.none(), regions, weight=3), chunk_frames=st.integers(1, 10), opts=mostly(st.just({}), options, weight=3),
+)
+test_property_estimate_displacement = _property(_estimate_args, _estimate, share=0.6)  # the slowest function: fewer examples
+test_property_estimate_displacement_slow = _property(_estimate_args, _estimate, slow=True)
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError, reason="flow/api.py (not this issue's files) refuses these with a plain ValueError, "
+                   "not a VibmagError: left to its owner (see docs/refusals.md, 'Known gaps')")
+@pytest.mark.parametrize("kwargs", [{"reference": 40}, {"reference": "last"}, {"chunk_frames": 0}, {"method": 0}],
+                         ids=["reference-out-of-range", "reference-text", "chunk_frames-0", "method-number"])
+def test_estimate_displacement_argument_gaps_in_flow_api(kwargs):
+    try:
+        vibmag.estimate_displacement(TINY, progress=False, **kwargs)
+    except VibmagError:
+        return
+    pytest.fail("accepted")
+
+
+def _bandpass(low, high, order):
+    out = result_or_vibmag_error(lambda: vibmag.bandpass(TINY_DISP, low, high, order=order), "bandpass")
+    if out is not None:
+        assert out.shape == TINY_DISP.shape and out.attrs["units"] == "px" and np.isfinite(out.values).all()
+
+
+_bandpass_args = dict(low=mostly(st.sampled_from(["20 Hz", "30 Hz", "1200 rpm", "0.5 Hz"]), quantities, weight=3),
+                      high=mostly(st.sampled_from(["60 Hz", "99 Hz", "50 Hz", "3000 rpm"]), quantities, weight=3),
+                      order=mostly(st.integers(1, 8), st.integers(-2, 12), st.floats(allow_nan=True), st.text(max_size=2)))
+test_property_bandpass = _property(_bandpass_args, _bandpass)
+test_property_bandpass_slow = _property(_bandpass_args, _bandpass, slow=True)
+
+
+def _spectrum(region, average):
+    spec = result_or_vibmag_error(lambda: vibmag.spectrum(TINY_DISP, region=region, average=average), "spectrum")
+    if spec is not None:
+        assert spec.dims == ("frequency", "component") and spec.sizes["component"] == 2 and (spec.values[np.isfinite(spec.values)] >= 0).all()
+
+
+_spectrum_args = dict(region=mostly(st.none(), regions, weight=2),
+                      average=mostly(st.sampled_from(["amplitude", "displacement"]), st.sampled_from(["power", "", "mean"]), st.none()))
+test_property_spectrum = _property(_spectrum_args, _spectrum)
+test_property_spectrum_slow = _property(_spectrum_args, _spectrum, slow=True)
+
+
+def _region_mask(region):
+    mask = result_or_vibmag_error(lambda: vibmag.region_mask(TINY, region), "region_mask")
+    if mask is not None:
+        assert mask.dims == ("y", "x") and mask.shape == (16, 16)
+        assert np.isfinite(mask.values).all() and mask.values.min() >= 0 and mask.values.max() <= 1
+
+
+_region_args = dict(region=mostly(st.tuples(st.integers(0, 7), st.integers(0, 7), st.integers(8, 16), st.integers(8, 16)), regions, weight=2))
+test_property_region_mask = _property(_region_args, _region_mask)
+test_property_region_mask_slow = _property(_region_args, _region_mask, slow=True)
+
+
+def _magnify(alpha, band, region, reference, chunk_frames, transition):
+    out = result_or_vibmag_error(lambda: vibmag.magnify(TINY, alpha, band=band, region=region, method="lagrangian", reference=reference,
+                                                        chunk_frames=chunk_frames, transition=transition), "magnify")
+    if out is not None:
+        frames = out["frames"].values
+        assert frames.shape == (32, 16, 16) and frames.dtype == np.float32 and frames.min() >= 0 and frames.max() <= 1
+        assert out.attrs["method"] == "lagrangian"
+
+
+_magnify_args = dict(
+    alpha=mostly(st.floats(0, 30), st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 100), st.text(max_size=3), st.none(),
+                 arrays(np.float64, st.sampled_from([(16, 16), (15, 16), (3,)]), elements=st.floats(-2, 50)), weight=8),
+    band=mostly(st.sampled_from([None, ("30 Hz", "50 Hz"), ("20 Hz", "99 Hz")]), st.tuples(quantities, quantities), st.tuples(quantities),
+                st.text(max_size=3)),
+    region=mostly(st.sampled_from([None, (2, 2, 14, 14), [(0, 0), (0, 15), (15, 8)]]), regions),
+    reference=mostly(st.integers(-32, 31), st.integers(-40, 40), st.floats(allow_nan=True), st.text(max_size=2)),
+    chunk_frames=mostly(st.integers(1, 9), st.integers(-1, 0)),
+    transition=mostly(st.floats(0, 20), st.floats(-5, 50), _specials, st.integers(-3, 20)),
+)
+test_property_magnify_lagrangian = _property(_magnify_args, _magnify)
+test_property_magnify_lagrangian_slow = _property(_magnify_args, _magnify, slow=True)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+from numbers import Real
 
 import torch
 from torch import nn
 
-from ..errors import OptionError
+from ..errors import OptionError, OptionValueError
 from .lk import LucasKanade, LucasKanadeOptions
 
 __all__ = ["DEFAULT_METHOD", "available_methods", "get_estimator", "estimate_flow", "estimator_options"]
@@ -40,15 +42,17 @@ def get_estimator(method: str | None = None, **options) -> nn.Module:
 
     Raises
     ------
-    ValueError
-        If ``method`` is not one of :func:`available_methods`.
+    vibmag.errors.OptionValueError
+        If ``method`` is not one of :func:`available_methods` (also a ValueError).
     vibmag.errors.OptionError
         If an option is not one the estimator takes (the message names it,
         suggests the nearest valid name, and lists them all); also a TypeError.
     """
     name = DEFAULT_METHOD if method is None else method
     if name not in _ESTIMATORS:
-        raise ValueError(f"unknown flow method {name!r}; expected one of {', '.join(available_methods())}")
+        close = difflib.get_close_matches(str(name), available_methods(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise OptionValueError(f"unknown flow method {name!r}{hint}; expected one of {', '.join(available_methods())}")
     valid = estimator_options(name)
     unknown = [key for key in options if key not in valid]
     if unknown:
@@ -57,10 +61,13 @@ def get_estimator(method: str | None = None, **options) -> nn.Module:
             f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(hints)} for flow method {name!r}; "
             f"its options are {', '.join(valid)}"
         )
+    for key, value in options.items():
+        if isinstance(value, Real) and not isinstance(value, bool) and not math.isfinite(value):
+            raise OptionValueError(f"flow method {name!r}: option {key} must be finite, got {value!r}")
     try:
         return _ESTIMATORS[name](**options)
-    except TypeError as exc:  # a value of the wrong type for a known option
-        raise OptionError(f"flow method {name!r}: bad option value ({exc})") from None
+    except (TypeError, ValueError) as exc:  # a value of the wrong type, or out of range, for a known option
+        raise OptionValueError(f"flow method {name!r}: bad option value: {exc}") from None
 
 
 def estimator_options(method: str | None = None) -> tuple[str, ...]:
