@@ -201,6 +201,10 @@ def _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gat
                            "magnify needs finite frames")
     rate = frame_rate_hz(ds)
     band_hz = None if band is None else check_band(band, rate, n_time=n_time)
+    try:
+        np.asarray(alpha.values if isinstance(alpha, xr.DataArray) else alpha, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise MagnifyError(f"alpha must be a number or a (y, x) map of numbers, got {alpha!r}") from None
     alpha_map = alpha_grid(alpha, (height, width))
     if region is not None:
         alpha_map = with_region(alpha_map, region_mask(ds, region).values > 0.5, transition)
