@@ -327,7 +327,9 @@ def combine(job: Job, *reductions: TileReduction) -> xr.Dataset:
         (region, frequency, component); ``waveform`` (region, time, component);
         the peak tables of :func:`vibmag.analysis.find_peaks` per region along
         ``peak`` (``n_peaks`` long, NaN where a region has fewer peaks),
-        prefixed ``peak_``; ``region_mask`` (region, y, x) weights.
+        prefixed ``peak_``, with ``peak_amplitude_sigma``, ``peak_noise_floor``
+        and ``peak_snr`` from the spectrum's own noise floor
+        (``find_peaks(noise="spectrum")``); ``region_mask`` (region, y, x) weights.
     """
     start = time.perf_counter()
     reductions = sorted(reductions, key=lambda r: r.tile.index)
@@ -335,7 +337,7 @@ def combine(job: Job, *reductions: TileReduction) -> xr.Dataset:
     per_region = []
     for name, region in job.settings.analysis.region_items():
         spec = _weighted([part for r in reductions for part in r.spectra[name]])
-        peaks = find_peaks(spec, n=n_peaks)
+        peaks = find_peaks(spec, n=n_peaks, noise="spectrum")  # noise floor, amplitude sigma, SNR from the spectrum
         peaks = peaks.rename({v: f"peak_{v}" for v in peaks.data_vars})
         peaks = peaks.pad(peak=(0, n_peaks - peaks.sizes["peak"])) if peaks.sizes["peak"] < n_peaks else peaks
         weights = _region_weights(job, name, region).astype(np.float32)

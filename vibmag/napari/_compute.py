@@ -20,6 +20,7 @@ import xarray as xr
 
 import vibmag
 from vibmag import pipeline
+from vibmag.analysis.spectra import noise_level
 from vibmag.pipeline import band_around
 from vibmag.progress import Progress
 
@@ -33,6 +34,7 @@ __all__ = [
     "inspect",
     "deflection_layers",
     "magnify_recording",
+    "export_report",
 ]
 
 #: About how many arrows the deflection-shape vectors layer draws (one every ``step`` px).
@@ -110,12 +112,16 @@ class Inspection:
     where: str
 
 
-def inspect(disp: xr.DataArray, *, point=None, region=None, units: str = "px", n_peaks: int = 5) -> Inspection:
+def inspect(disp: xr.DataArray, *, point=None, region=None, units: str = "px", n_peaks: int = 5,
+            uncertainty: xr.DataArray | None = None) -> Inspection:
     """Waveform, spectrum and peaks at ``point`` (y, x), or over ``region`` (a mask), in ``units`` px or mm.
 
     A point's spectrum is that of its waveform; a region's is
     :func:`vibmag.spectrum`'s per-pixel average, so modes whose shapes change
-    sign across it do not cancel.
+    sign across it do not cancel. The peak table carries ``amplitude_sigma``
+    and ``snr``: from ``uncertainty`` (``estimate_displacement(...,
+    return_uncertainty=True)``) at the point or over the region where given,
+    else from the spectrum's own noise floor.
     """
     if units not in ("px", "mm"):
         raise ValueError(f"units must be 'px' or 'mm', got {units!r}")
@@ -127,10 +133,20 @@ def inspect(disp: xr.DataArray, *, point=None, region=None, units: str = "px", n
         wave = vibmag.waveform(disp, region=region)
         spec = vibmag.spectrum(disp, region=region)
         where = "whole frame" if region is None else f"region of {int(np.count_nonzero(region))} px"
-    peaks = vibmag.find_peaks(spec, n=n_peaks)
+    peaks = vibmag.find_peaks(spec, n=n_peaks, noise=_noise_at(uncertainty, point, region))
     if units == "mm":
         wave, spec, peaks = (vibmag.to_physical(obj) for obj in (wave, spec, peaks))
     return Inspection(wave, spec, peaks, where)
+
+
+def _noise_at(uncertainty: xr.DataArray | None, point, region):
+    """``find_peaks``'s ``noise``: the uncertainty at the point or over the region, or "spectrum" without one."""
+    if uncertainty is None:
+        return "spectrum"
+    if point is not None:
+        return noise_level(vibmag.waveform(uncertainty, point=tuple(float(v) for v in point)))
+    return noise_level(uncertainty if region is None else uncertainty.where(xr.DataArray(np.asarray(region, bool),
+                                                                                          dims=("y", "x"))))
 
 
 def deflection_layers(disp: xr.DataArray, frequency: float, *, units: str = "px", reference=None,
@@ -198,6 +214,17 @@ def magnify_recording(ds: xr.Dataset, alpha: float, *, band=None, region=None, m
         atexit.register(_remove_quietly, output)
     return pipeline.magnify(ds, alpha, band=band, region=region, method=method, adapt_steps=adapt_steps, output=output,
                    progress=progress, cancel=cancel)
+
+
+def export_report(ds: xr.Dataset, path, *, region=None, points=None, method: str = "flowmag", alpha: float = 20.0,
+                  progress: Progress | None = None, cancel: threading.Event | None = None):
+    """:func:`vibmag.report` for the Inspect widget's "Export report": the region's spectrum, the points' orbits.
+
+    The save dialog has already asked before replacing a file, so an earlier
+    report there is replaced (a file that is not a vibmag report never is).
+    """
+    return vibmag.report(ds, path, region=region, points=points, method=method, alpha=alpha, overwrite=True,
+                         progress=progress, cancel=cancel)
 
 
 def _remove_quietly(path: Path) -> None:

@@ -360,7 +360,11 @@ class InspectWidget(_LayerForm):
 
     def _fill_table(self, peaks) -> None:
         units = peaks["amplitude"].attrs.get("units", "px")
-        self.table.setHorizontalHeaderLabels(["f [Hz]", f"x [{units}]", f"y [{units}]", "Q"])
+        sigma = peaks["amplitude_sigma"].transpose("peak", "component") if "amplitude_sigma" in peaks else None
+        headers = ["f [Hz]", f"x [{units}]", f"y [{units}]", "Q"]
+        headers += [] if sigma is None else [f"\u03c3x [{units}]", f"\u03c3y [{units}]", "SNR"]
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
         self.table.setRowCount(peaks.sizes["peak"])
         amplitude = peaks["amplitude"].transpose("peak", "component")
         for row in range(peaks.sizes["peak"]):
