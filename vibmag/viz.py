@@ -248,7 +248,7 @@ def plot_deflection_shape(shape: xr.DataArray, *, ax=None, component: str | None
 
 
 def plot_motion_map(field: xr.DataArray, *, ax=None, background=None, pixel_size_mm: float | None = None,
-                    cmap: str = "magma", opacity: float = 0.8, robust: float | None = 99.5) -> dict:
+                    cmap: str = "magma", opacity: float = 0.8, robust: float | None = 99.5, mask=None) -> dict:
     """A map of how much the frame moves (e.g. RMS or peak-to-peak displacement) over a frame in grey.
 
     Parameters
@@ -270,6 +270,10 @@ def plot_motion_map(field: xr.DataArray, *, ax=None, background=None, pixel_size
         Percentile of the field shown as the top colour (a few wild pixels,
         e.g. where the texture leaves the flow ill-determined, then do not
         wash out the rest); None: the largest value.
+    mask : array-like of bool (y, x), optional
+        Where the field is shown (e.g. where the motion can be measured);
+        elsewhere only the background, and the colour scale is set from
+        inside the mask.
 
     Returns
     -------
@@ -292,6 +296,8 @@ def plot_motion_map(field: xr.DataArray, *, ax=None, background=None, pixel_size
     magnitude = magnitude.transpose("y", "x")
     back = None if background is None else _show(ax, np.asarray(background, dtype=float), magnitude, cmap="gray")
     values = np.asarray(magnitude.values, dtype=float)
+    if mask is not None:
+        values = np.where(np.asarray(mask, dtype=bool), values, np.nan)
     top = float(np.nanpercentile(values, robust)) if robust is not None and np.isfinite(values).any() else None
     image = _show(ax, values, magnitude, cmap=cmap, alpha=opacity if background is not None else None,
                   vmax=top if top and top > 0 else None)

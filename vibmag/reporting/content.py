@@ -97,13 +97,13 @@ def build_content(ds: xr.Dataset, *, band=None, region=None, method: str = "flow
     data["dominant_peak"] = None if dominant is None else data["peaks"][dominant]
     data["spectrum"] = _spectrum_data(summary["spectrum"])
     content.figures["spectrum"] = _spectrum_figure(summary, peaks, band_hz)
+    frame = _first_frame(ds)
     content.figures["rms"], content.figures["peak_to_peak"] = (
-        _map_figure(summary[name], ds, size_mm) for name in ("rms", "peak_to_peak"))
-    data["survey"] = {name: _map_stats(summary[name], size_mm) for name in ("rms", "peak_to_peak")}
+        _map_figure(summary[name], ds, frame, size_mm) for name in ("rms", "peak_to_peak"))
+    data["survey"] = {name: _map_stats(summary[name], frame, size_mm) for name in ("rms", "peak_to_peak")}
     steps.advance(1)
     shapes = dict(_shapes(disp, peaks, frame_rate_hz(ds)))
     salient = salient_components(peaks, summary["spectrum"])
-    frame = _first_frame(ds)
     data["shapes"] = [_shape_row(i, shape, size_mm, salient[i], frame) for i, shape in shapes.items()]
     for i, shape in shapes.items():
         content.figures[f"shape{i}"] = _shape_figure(shape, ds, salient[i])
@@ -270,7 +270,8 @@ def _map_size(ds, rows: int = 1) -> tuple[float, float]:
     h, w = ds.sizes["y"], ds.sizes["x"]
     width = float(np.clip(4.0 + 6.0 * w / h, 5.0, 10.0))
     image_height = min((width - 1.6) * h / w, 5.0)
-    return width, rows * (image_height + 0.9) + 0.3
+    furniture = 1.45 if w >= 4 * h else 0.9  # title, axis labels and the colour bar (below the very wide frames)
+    return width, rows * (image_height + furniture) + 0.2
 
 
 def _spectrum_figure(summary, peaks, band_hz) -> bytes:
@@ -282,11 +283,14 @@ def _spectrum_figure(summary, peaks, band_hz) -> bytes:
     return _png(fig)
 
 
-def _map_figure(field: xr.DataArray, ds, size_mm) -> bytes:
-    fig = Figure(figsize=_map_size(ds), layout="constrained")
-    ax = fig.subplots()
-    plot_motion_map(field, ax=ax, background=_first_frame(ds), pixel_size_mm=size_mm)
-    ax.set_title(f"{field.attrs.get('long_name', '')} (length of the motion vector) over the first frame")
+def _map_figure(field: xr.DataArray, ds, frame: np.ndarray, size_mm) -> bytes:
+    """One map per component, each where that component can be measured, over the first frame."""
+    wide = ds.sizes["x"] >= 2 * ds.sizes["y"]
+    width, height = _map_size(ds, rows=2 if wide else 1)
+    fig = Figure(figsize=(width, height) if wide else (min(2 * width, 11), height), layout="constrained")
+    for ax, c in zip(fig.subplots(2, 1) if wide else fig.subplots(1, 2), field["component"].values):
+        plot_motion_map(field.sel(component=c), ax=ax, background=frame, pixel_size_mm=size_mm, mask=measurable(frame, str(c)))
+        ax.set_title(f"{field.attrs.get('long_name', '')} along {c}")
     return _png(fig)
 
 
@@ -295,13 +299,35 @@ def _first_frame(ds) -> np.ndarray:
     return frame.mean(axis=-1) if frame.ndim == 3 else frame
 
 
-def _map_stats(field: xr.DataArray, size_mm) -> dict:
-    magnitude = np.sqrt((field**2).sum("component")).values
-    iy, ix = np.unravel_index(int(np.nanargmax(magnitude)), magnitude.shape)
-    row = {"max_px": float(magnitude[iy, ix]), "median_px": float(np.nanmedian(magnitude)), "at_yx": [int(iy), int(ix)]}
-    if size_mm:
-        row.update(max_mm=row["max_px"] * size_mm, median_mm=row["median_px"] * size_mm)
-    return row
+def measurable(frame: np.ndarray, component: str) -> np.ndarray:
+    """Where motion along ``component`` can be measured: the image changes along it, away from the edges.
+
+    Local texture (squared gradient along the component, 7 x 7 px mean) of
+    at least a fifth of the frame's 90th percentile; the pixels next to the
+    frame's edges are left out (the flow is weakest there).
+    """
+    gradient = np.gradient(frame, axis=0 if component == "y" else 1)
+    texture = ndimage.uniform_filter(gradient**2, size=7, mode="nearest")
+    usable = texture >= 0.2 * np.percentile(texture, 90)
+    h, w = frame.shape
+    ey, ex = (_EDGE if n > 4 * _EDGE else 0 for n in (h, w))
+    inner = np.zeros_like(usable)
+    inner[ey : h - ey, ex : w - ex] = True
+    usable &= inner
+    return usable if usable.any() else inner
+
+
+def _map_stats(field: xr.DataArray, frame: np.ndarray, size_mm) -> dict:
+    """Per component: the largest and the median value where that component is measurable, and where the largest is."""
+    stats = {}
+    for c in field["component"].values:
+        values = np.where(measurable(frame, str(c)), field.sel(component=c).transpose("y", "x").values, np.nan)
+        iy, ix = np.unravel_index(int(np.nanargmax(values)), values.shape)
+        row = {"max_px": float(values[iy, ix]), "median_px": float(np.nanmedian(values)), "at_yx": [int(iy), int(ix)]}
+        if size_mm:
+            row.update(max_mm=row["max_px"] * size_mm, median_mm=row["median_px"] * size_mm)
+        stats[str(c)] = row
+    return stats
 
 
 def _shapes(disp, peaks, rate_hz: float) -> list[tuple[int, xr.DataArray]]:
@@ -341,25 +367,10 @@ def _shape_row(i: int, shape: xr.DataArray, size_mm, component: str, frame: np.n
 
 
 def _strongest_pixel(shape: xr.DataArray, component: str, frame: np.ndarray) -> tuple[int, int]:
-    """Where a shape's ``component`` moves most, smoothed over 5 x 5 px, among pixels where that motion is measurable.
-
-    Motion along y is seen where the image changes along y (and likewise x):
-    pixels whose local texture along the component is under a fifth of the
-    frame's 90th percentile, and those next to the edges, are left out.
-    """
+    """Where a shape's ``component`` moves most, smoothed over 5 x 5 px, among pixels where it is :func:`measurable`."""
     magnitude = np.abs(shape.sel(component=component).transpose("y", "x").values)
     smooth = ndimage.uniform_filter(magnitude, size=5, mode="nearest")
-    gradient = np.gradient(frame, axis=0 if component == "y" else 1)
-    texture = ndimage.uniform_filter(gradient**2, size=7, mode="nearest")
-    usable = texture >= 0.2 * np.percentile(texture, 90)
-    h, w = smooth.shape
-    ey, ex = (_EDGE if n > 4 * _EDGE else 0 for n in (h, w))
-    inner = np.zeros_like(usable)
-    inner[ey : h - ey, ex : w - ex] = True
-    usable &= inner
-    if not usable.any():
-        usable = inner
-    iy, ix = np.unravel_index(int(np.argmax(np.where(usable, smooth, -np.inf))), smooth.shape)
+    iy, ix = np.unravel_index(int(np.argmax(np.where(measurable(frame, component), smooth, -np.inf))), smooth.shape)
     return int(iy), int(ix)
 
 

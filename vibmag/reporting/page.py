@@ -190,15 +190,16 @@ def _img(content: ReportContent, name: str, alt: str, caption: str = "") -> str:
 def _survey(content: ReportContent) -> str:
     stats = content.data["survey"]
     mm = content.data["recording"]["pixel_size_mm"]
-    head = "<tr><th>map</th><th>largest [px]</th><th>median [px]</th>" + ("<th>largest [mm]</th><th>median [mm]</th>" if mm else "") + "<th>largest at (y, x)</th></tr>"
+    head = "<tr><th>map</th><th>component</th><th>largest [px]</th><th>median [px]</th>" + ("<th>largest [mm]</th><th>median [mm]</th>" if mm else "") + "<th>largest at (y, x)</th></tr>"
     rows = []
     for name, label in (("rms", "RMS displacement"), ("peak_to_peak", "peak-to-peak displacement")):
-        s = stats[name]
-        cells = _num(s["max_px"]) + _num(s["median_px"]) + (_num(s["max_mm"]) + _num(s["median_mm"]) if mm else "")
-        rows.append(f'<tr data-map="{name}"><td>{label}</td>{cells}<td>{_e(tuple(s["at_yx"]))}</td></tr>')
-    return ('<p class="note">How far each pixel moves over the whole recording (all frequencies), as the length of its '
-            "x-y motion vector, drawn over the first frame.</p>"
-            + _img(content, "rms", "RMS displacement map") + _img(content, "peak_to_peak", "peak-to-peak displacement map")
+        for c, s in stats[name].items():
+            cells = _num(s["max_px"]) + _num(s["median_px"]) + (_num(s["max_mm"]) + _num(s["median_mm"]) if mm else "")
+            rows.append(f'<tr data-map="{name}" data-component="{_e(c)}"><td>{label}</td><td>{_e(c)}</td>{cells}<td>{_e(tuple(s["at_yx"]))}</td></tr>')
+    return ('<p class="note">How far each pixel moves over the whole recording (all frequencies), per component, drawn '
+            "over the first frame where that component can be measured (the image has texture along it; elsewhere "
+            "the flow is ill-determined and left grey).</p>"
+            + _img(content, "rms", "RMS displacement maps") + _img(content, "peak_to_peak", "peak-to-peak displacement maps")
             + f"<table>{head}{''.join(rows)}</table>")
 
 
