@@ -22,11 +22,12 @@ from .errors import AnalysisError, BandError
 from .regions import point_index
 from .spectra import window_array
 
-__all__ = ["deflection_shape", "shape_magnitude", "shape_phase", "mac"]
+__all__ = ["deflection_shape", "shape_sigma", "shape_magnitude", "shape_phase", "mac"]
 
 
 @accepts_quantified
-def deflection_shape(disp: xr.DataArray, frequency, *, window: str = "hann") -> xr.DataArray:
+def deflection_shape(disp: xr.DataArray, frequency, *, window: str = "hann", uncertainty: xr.DataArray | None = None,
+                     min_snr: float = 2.0) -> xr.DataArray:
     """Complex amplitude of the motion at ``frequency`` at every pixel (operating deflection shape).
 
     Parameters
@@ -37,13 +38,20 @@ def deflection_shape(disp: xr.DataArray, frequency, *, window: str = "hann") -> 
         E.g. ``"24.5 Hz"``, ``"1470 rpm"``; ``0 < frequency < Nyquist``.
     window : str
         SciPy window name; "hann" (default) suppresses leakage from other modes.
+    uncertainty : xarray.DataArray, optional
+        The displacement's 1-sigma uncertainty, same dims
+        (``estimate_displacement(..., return_uncertainty=True)``). Where given,
+        samples whose ``|c|`` is within ``min_snr`` times its own sigma
+        (:func:`shape_sigma`) are NaN: indistinguishable from noise.
+    min_snr : float
+        See ``uncertainty`` (default 2: the amplitude within 2 sigma of 0).
 
     Returns
     -------
     xarray.DataArray, dims ("component", "y", "x"), complex128
         ``c`` of the module docstring, in the displacement's units; name
         "deflection_shape", attrs ``frequency`` (e.g. "24.5 Hz") plus the
-        input's. Lazy (dask) when the input is.
+        input's (and ``min_snr`` where masked). Lazy (dask) when the input is.
 
     Raises
     ------
@@ -70,8 +78,40 @@ def deflection_shape(disp: xr.DataArray, frequency, *, window: str = "hann") -> 
     t = np.asarray(disp["time"].values, dtype=float) if "time" in disp.coords else np.arange(disp.sizes["time"]) / fs
     demodulator = 2.0 * taper * np.exp(-2j * np.pi * hz * t) / taper.sum()
     shape = over_time(_complex_amplitude, disp, output_dim=None, dtype=np.complex128, demodulator=demodulator)
-    return shape.rename("deflection_shape").assign_attrs(
+    shape = shape.rename("deflection_shape").assign_attrs(
         frequency=format_quantity(hz, "Hz"), long_name="deflection shape (complex amplitude)")
+    if uncertainty is None:
+        return shape
+    masked = shape.where(np.abs(shape) >= min_snr * shape_sigma(uncertainty, window=window)).assign_attrs(shape.attrs)
+    return masked.assign_attrs(min_snr=float(min_snr))
+
+
+def shape_sigma(uncertainty: xr.DataArray, *, window: str = "hann") -> xr.DataArray:
+    """1-sigma of each quadrature of a deflection shape's ``c``, from the displacement's uncertainty.
+
+    For independent errors of sigma ``s_t`` per sample, ``c = sum d_t x_t`` with
+    ``d_t = 2 w_t exp(-2 pi i f t) / sum(w)`` has, in its real and its imaginary
+    part, the standard deviation ``sqrt(2 sum w_t^2 s_t^2) / sum(w)``
+    (``s sqrt(2 ENBW / N)`` for a constant ``s``): also about the sigma of
+    ``|c|`` where the motion stands above the noise.
+
+    Parameters
+    ----------
+    uncertainty : xarray.DataArray, with a ``time`` dim
+        1-sigma per sample (px or mm).
+    window : str
+        The window :func:`deflection_shape` used.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``uncertainty``'s dims without ``time``, its units.
+    """
+    taper = window_array(window, uncertainty.sizes["time"])
+    weights = xr.DataArray(taper**2, dims="time")
+    variance = (uncertainty.astype(float) ** 2 * weights).sum("time", skipna=False)
+    return (np.sqrt(2.0 * variance) / taper.sum()).assign_attrs(units=uncertainty.attrs.get("units", "px"),
+                                                               long_name="deflection shape sigma")
 
 
 def shape_magnitude(shape: xr.DataArray) -> xr.DataArray:
