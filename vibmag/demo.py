@@ -75,7 +75,7 @@ def run_demo(output: str | Path = "vibmag-demo", *, overwrite: bool = False, met
     summary = survey(ds, progress=False)
     band = dominant_band(summary)
     band_hz = tuple(frequency_hz(edge) for edge in band)
-    plot_survey(summary, targets["spectrum.png"], band=band_hz,
+    plot_survey(summary, targets["spectrum.png"], band=band,
                 title=f"{DEMO_SAMPLE}: displacement spectrum (band magnified: {band_hz[0]:.4g} - {band_hz[1]:.4g} Hz)")
     targets["recording.txt"].write_text(_report(describe_recording(ds), peak_table(summary), band, alpha, method))
     write_magnified_clip(ds, targets["magnified.mp4"], alpha, band_hz=band_hz, method=method,
