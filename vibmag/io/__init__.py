@@ -123,8 +123,8 @@ def read_npy(path, *, frame_rate, pixel_size=None, bit_depth=None):
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, fortran, dtype = read_header(f)
             offset = f.tell()
-    except (ValueError, OSError) as exc:
-        raise RecordingError(f"{path}: not a readable .npy array ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001  numpy's header parser raises ValueError, OSError, even tokenize.TokenError
+        raise RecordingError(f"{path}: not a readable .npy array ({type(exc).__name__}: {exc})") from exc
     if fortran or dtype.hasobject or len(shape) not in (3, 4):
         raise RecordingError(f"{path}: frames must be a C-ordered numeric array shaped (time, y, x) or (time, y, x, channel), got shape {shape}")
     if os.path.getsize(path) < offset + int(np.prod(shape)) * dtype.itemsize:
