@@ -8,6 +8,7 @@ examples in the pages that are doctests (``>>>``) run in their own tests.
 from __future__ import annotations
 
 import doctest
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,15 @@ def test_docs_build_strict(tmp_path):
         assert (tmp_path / "site" / page).exists(), page
     api = (tmp_path / "site" / "api" / "magnification" / "index.html").read_text()
     assert 'id="vibmag.pipeline.magnify"' in api
+    outside = [f"{page.relative_to(tmp_path / 'site')}: {tag[:100]}" for page in sorted((tmp_path / "site").rglob("*.html"))
+               for tag in OUTSIDE.findall(page.read_text())]
+    assert not outside, "pages load scripts or styles from the network:\n" + "\n".join(outside[:10])
+    method = (tmp_path / "site" / "method" / "index.html").read_text()
+    assert method.count("<math") > 20 and "\\(" not in method  # equations rendered at build time, none left as TeX
+
+
+#: A script, style sheet, font or frame that a page would fetch from elsewhere (the site must work offline).
+OUTSIDE = re.compile(r"<(?:script|link|iframe|img)\b[^>]*\b(?:src|href)=[\"']?(?:https?:)?//[^>]*>|@import\s+url\([\"']?(?:https?:)?//", re.I)
 
 
 @pytest.mark.parametrize("page", ["flow.md"])

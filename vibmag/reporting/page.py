@@ -15,6 +15,7 @@ import json
 import math
 from string import Template
 
+from ..analysis.spectra import SNR_MIN
 from .content import ReportContent
 
 __all__ = ["render_page", "SECTIONS", "page_style", "page_head"]
@@ -252,7 +253,7 @@ def _spectrum(content: ReportContent) -> str:
             "half-power width (resolution-limited for peaks as narrow as the window).")
     if sigma:
         note += (" ± is the amplitude's 1-sigma uncertainty and SNR the peak over the noise floor "
-                 "(find_peaks' noise columns; under 3 the peak stands within the noise).")
+                 f"(find_peaks' noise columns; under {SNR_MIN:g} the peak stands within the noise).")
     else:
         note += " No noise estimate was available, so the amplitudes carry no uncertainty."
     return _img(content, "spectrum", "amplitude spectrum with peaks") + table + f'<p class="note">{_e(note)}</p>'
