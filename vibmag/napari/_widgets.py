@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from napari.experimental import link_layers
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QObject, Signal
-from qtpy.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
+from qtpy.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
                             QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from vibmag.errors import CancelledError
@@ -272,12 +272,16 @@ class InspectWidget(_LayerForm):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setMinimumHeight(120)
         self.shape_button = QPushButton("Add deflection shape at the selected peak")
+        self.report_button = QPushButton("Export report")
+        self.report_button.setToolTip("write an HTML inspection report of the recording (region and probed point included)")
+        self.report = None  # the last report written (vibmag.reporting.Report)
         layout = QVBoxLayout(self)
         layout.addWidget(self.form.native)
         layout.addWidget(self.task)
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.table)
         layout.addWidget(self.shape_button)
+        layout.addWidget(self.report_button)
 
         self.displacement = None  # (layer, DataArray) of the last measurement
         self.inspection: _compute.Inspection | None = None
@@ -286,6 +290,7 @@ class InspectWidget(_LayerForm):
         self.measure_button.changed.connect(lambda: self._guarded(self.measure))
         self.region_button.changed.connect(lambda: self._guarded(self.inspect_region))
         self.shape_button.clicked.connect(lambda: self._guarded(self.add_deflection_shape))
+        self.report_button.clicked.connect(lambda: self._guarded(self.export_report))
         viewer.mouse_drag_callbacks.append(self._on_mouse)
         self.destroyed.connect(partial(_discard, viewer.mouse_drag_callbacks, self._on_mouse))
 
@@ -323,6 +328,25 @@ class InspectWidget(_LayerForm):
         point = self._target[1] if self._target[0] == "point" else None
         shape = _compute.deflection_layers(disp, frequency, units=self.units.value, reference=point)
         return self._add_shape_layers(self.image.value, shape)
+
+    def export_report(self, path=None) -> None:
+        """Write the chosen recording's inspection report in a worker (the region's spectrum, the probed point's orbit).
+
+        ``path``: the HTML file; None asks with a save dialog.
+        """
+        image, ds, region = self._recording_and_region()
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Export report", f"{image.name}-report.html", "HTML (*.html)")
+            if not path:
+                return
+        point = self._target[1] if self._target[0] == "point" else None
+        job = partial(_export, ds, path, region, None if point is None else [point])
+
+        def done(report) -> None:
+            self.report = report
+            self.task.say(f"wrote {report.path}")
+
+        self.task.run(job, on_done=done, what=f"writing the report of {image.name}")
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -424,3 +448,7 @@ def _measure(ds, progress, cancel):
 def _discard(callbacks: list, callback) -> None:
     if callback in callbacks:
         callbacks.remove(callback)
+def _export(ds, path, region, points, progress, cancel):
+    return _compute.export_report(ds, path, region=region, points=points, progress=progress, cancel=cancel)
+
+
