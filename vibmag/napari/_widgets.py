@@ -445,10 +445,10 @@ def _measure(ds, progress, cancel):
     return _compute.measure_displacement(ds, progress=progress, cancel=cancel)
 
 
-def _discard(callbacks: list, callback) -> None:
-    if callback in callbacks:
-        callbacks.remove(callback)
 def _export(ds, path, region, points, progress, cancel):
     return _compute.export_report(ds, path, region=region, points=points, progress=progress, cancel=cancel)
 
 
+def _discard(callbacks: list, callback) -> None:
+    if callback in callbacks:
+        callbacks.remove(callback)
