@@ -90,3 +90,12 @@ def test_track_with_uncertainty_gives_flow_confidence_and_covariance(speckle64):
     assert covariance.shape == (1, 3, 64, 64)
     xx, xy, yy = covariance[0]
     assert bool((xx >= 0).all() and (yy >= 0).all() and (xy**2 <= xx * yy * (1 + 1e-4) + 1e-12).all())
+
+
+def test_batched_frames_give_the_same_displacement_and_uncertainty():
+    ds = vibrating_plate((48, 48), n_frames=7, noise=1 / 255, modes=(Mode("125 Hz", 0.3, direction=30),))
+    one = estimate_displacement(ds, return_uncertainty=True, chunk_frames=5)
+    batched = estimate_displacement(ds, return_uncertainty=True, chunk_frames=5, batch_frames=3)
+    xr.testing.assert_allclose(one, batched, atol=1e-5)
+    with pytest.raises(ValueError, match="batch_frames must be a positive integer"):
+        estimate_displacement(ds, batch_frames=0)

@@ -38,6 +38,7 @@ def estimate_displacement(
     method=None,
     region=None,
     chunk_frames: int = 32,
+    batch_frames: int = 1,
     progress=None,
     cancel: threading.Event | None = None,
     return_confidence: bool = False,
@@ -70,6 +71,10 @@ def estimate_displacement(
         region are NaN ("not measured", unlike a measured 0).
     chunk_frames : int
         Frames read and held in memory at a time.
+    batch_frames : int
+        Frames measured in one estimator call (at most ``chunk_frames``);
+        larger batches use the cores better at the cost of memory. Results are
+        the same up to float rounding.
     progress : callable, bool or None
         ``progress(done, total)`` in frames; or a bar on stderr: None shows one
         only on a terminal and only once the run has taken 2 s; True always;
@@ -132,6 +137,8 @@ def estimate_displacement(
     frames = _frames_of(ds)
     if not isinstance(chunk_frames, Integral) or chunk_frames < 1:
         raise ValueError(f"chunk_frames must be a positive integer, got {chunk_frames!r}")
+    if not isinstance(batch_frames, Integral) or batch_frames < 1:
+        raise ValueError(f"batch_frames must be a positive integer, got {batch_frames!r}")
     if not isinstance(margin, Integral) or margin < 0:
         raise ValueError(f"margin must be a non-negative integer (px), got {margin!r}")
     n_time, height, width = (frames.sizes[d] for d in ("time", "y", "x"))
@@ -147,7 +154,8 @@ def estimate_displacement(
 
     reference_frame = _reference_frame(crop, reference, chunk_frames)
     with as_progress(progress, "displacement") as report:
-        for part in iter_displacement(crop, estimator, reference_frame, chunk_frames=chunk_frames, device=device,
+        for part in iter_displacement(crop, estimator, reference_frame, chunk_frames=chunk_frames,
+                                      batch_frames=batch_frames, device=device,
                                       return_confidence=return_confidence, return_uncertainty=return_uncertainty,
                                       progress=report, cancel=cancel):
             t = part.window
