@@ -42,6 +42,7 @@ from report import machine_line, markdown_table, update_section  # noqa: E402
 import vibmag  # noqa: E402
 from vibmag.flow import warp as flow_warp  # noqa: E402
 from vibmag.magnification import adapt, load_model, magnify_pair, resolve_flow  # noqa: E402
+from vibmag.magnification.splat import forward_splat  # noqa: E402
 from vibmag.synthetic import object_scene, render_magnified  # noqa: E402
 
 MOTIONS = (0.05, 0.1, 0.2, 0.5, 1.0)
@@ -70,6 +71,19 @@ def lagrangian(i0: np.ndarray, it: np.ndarray, alpha: float, estimator) -> np.nd
     with torch.no_grad():
         flow = estimator(a, b)
         out = flow_warp(b, -(alpha - 1.0) * flow)
+    return np.clip(out[0, 0].numpy(), 0.0, 1.0)
+
+
+def forward_splat_warp(i0: np.ndarray, it: np.ndarray, alpha: float, estimator) -> np.ndarray:
+    """It moved forward by (alpha - 1) times the same flow, z-ordered (larger motion in front), holes from the backward warp.
+
+    The non-learned ablation of a splat-based generator, and vibmag's ``"splat"`` method.
+    """
+    a = torch.from_numpy(i0)[None, None]
+    b = torch.from_numpy(it)[None, None]
+    with torch.no_grad():
+        shift = (alpha - 1.0) * estimator(a, b)
+        out, _ = forward_splat(b, shift, fill=flow_warp(b, -shift))
     return np.clip(out[0, 0].numpy(), 0.0, 1.0)
 
 
@@ -117,6 +131,7 @@ def run_quality(models: dict, estimator, seeds=(0, 1, 2)) -> list[dict]:
                         "nothing": it,
                         "linear": linear_eulerian(i0, it, alpha),
                         "lagrangian": lagrangian(i0, it, alpha, estimator),
+                        "splat": forward_splat_warp(i0, it, alpha, estimator),
                         **{name: learned(m, i0, it, alpha, estimator) for name, m in models.items()},
                     }
                     for name, out in outputs.items():
@@ -216,7 +231,7 @@ def _verdict(ok: bool) -> str:
 
 
 def report(rows, names, tta, speed, command: str) -> str:
-    methods = ["nothing", "linear", "lagrangian", *names]
+    methods = ["nothing", "linear", "lagrangian", "splat", *names]
     lines = [
         f"Command: `{command}`.",
         f"Machine: {machine_line()}.",
@@ -226,7 +241,8 @@ def report(rows, names, tta, speed, command: str) -> str:
         f"Scores exclude a {BORDER} px border. SSIM and PSNR (dB) against the exact noise-free magnified render; motion error = "
         "mean end-point error (px) between OpenCV DIS flow (medium preset) from I0 to the output and DIS flow from I0 to the "
         "exact render, so DIS's own smoothing of motion edges cancels (`dis floor`: the mean end-point error of DIS on the "
-        "exact render against the true magnified displacement, for scale). `lagrangian` warps It by (alpha - 1) F(I0, It) with vibmag's flow; "
+        "exact render against the true magnified displacement, for scale). `lagrangian` warps It by (alpha - 1) F(I0, It) with vibmag's flow; `splat` moves It forward "
+        "by the same field (z-ordered splat, larger motion in front, holes from the backward warp; vibmag's `splat` method); "
         "`linear` is Wu et al. 2012 (`vibmag.magnification.classical.linear_magnify`, two-frame mode). `flowmag` is the shipped model (flow-conditioned), `flowmag-images` "
         "the images-and-alpha-only variant (the paper's inputs).",
         "",

@@ -32,10 +32,12 @@ import torch.nn.functional as F
 from ..flow.filters import to_luminance
 from ..flow.warp import pixel_grid
 from ..flow.warp import warp as _warp
+from .splat import forward_splat
 
 __all__ = ["Magnifier", "alpha_encoding", "warp", "pixel_grid", "VARIANTS"]
 
 VARIANTS = ("flow", "images")
+BASES = ("warp", "splat")
 _FLOW_SCALE = 2.0  # px -> network input units (sub-pixel motions become O(0.1 .. 2))
 
 
@@ -157,6 +159,10 @@ class Magnifier(nn.Module):
     flow_smoothing : float
         Sigma (px) of the confidence-weighted Gaussian
         smoothing of the input flow (flow variant; 0 disables).
+    base : str
+        How the field moves It: ``"warp"`` (backward, ``It(q - (alpha - 1) D(q))``)
+        or ``"splat"`` (z-ordered forward splat of It by ``(alpha - 1) D``, holes
+        from the backward warp; :func:`vibmag.magnification.splat.forward_splat`).
 
     Raises
     ------
@@ -182,9 +188,13 @@ class Magnifier(nn.Module):
         n_sin: int = 16,
         max_alpha: float = 16.0,
         flow_smoothing: float = 1.5,
+        base: str = "warp",
     ):
         super().__init__()
         self.flow_smoothing = float(flow_smoothing)
+        if base not in BASES:
+            raise ValueError(f"base must be one of {BASES}, got {base!r}")
+        self.base = base
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         self.variant = variant
@@ -205,8 +215,9 @@ class Magnifier(nn.Module):
 
     def config(self) -> dict:
         """Constructor arguments (plain values) that rebuild this architecture."""
-        return {"variant": self.variant, "widths": list(self.widths), "n_sin": self.n_sin, "max_alpha": self.max_alpha,
-                "flow_smoothing": self.flow_smoothing}
+        config = {"variant": self.variant, "widths": list(self.widths), "n_sin": self.n_sin, "max_alpha": self.max_alpha,
+                  "flow_smoothing": self.flow_smoothing}
+        return {**config, "base": self.base} if self.base != "warp" else config
 
     def forward(
         self,
@@ -275,7 +286,10 @@ class Magnifier(nn.Module):
             field = field + flow
         residual = 0.1 * F.pixel_shuffle(out[:, 2:6], 2)[..., :h, :w]
         # J(q) = It(q - (alpha - 1) D(q)) + (1 - 1/alpha) R(q): exactly It where alpha == 1
-        magnified = warp(it, -(alpha - 1.0) * field)
+        shift = (alpha - 1.0) * field
+        magnified = warp(it, -shift)
+        if self.base == "splat":
+            magnified = forward_splat(it, shift, fill=magnified)[0]
         return magnified + (1.0 - 1.0 / alpha.clamp_min(1e-3)) * residual
 
     def extra_repr(self) -> str:

@@ -18,6 +18,9 @@ stays as recorded.
 
 * ``"lagrangian"``: each frame is resampled so that the material seen at
   ``p`` moves by ``alpha * B(p)`` instead of ``B(p)``: ``J(q) = I_t(q - (alpha - 1) B(q))``.
+* ``"splat"``: each pixel of the frame is moved forward by ``(alpha - 1) B``
+  (a z-ordered splat, the larger motion in front), so outlines move with their
+  object; what it uncovers is filled by the ``"lagrangian"`` warp.
 * ``"flowmag"``: the self-supervised generator with ``B`` as its flow input
   (flow-conditioned model), or, for an images-only model, the paper's
   generator applied to the band-only frame (out-of-band motion removed by
@@ -54,6 +57,7 @@ from ..io.outputs import check_output
 from ..magnification import adapt, load_model, magnify_pair
 from ..magnification.alpha import DEFAULT_TRANSITION, alpha_grid, with_region
 from ..magnification.classical import LinearEulerian, RieszPhase, TemporalFilter
+from ..magnification.splat import forward_splat
 from ..progress import Progress, Ticker
 from ..recording import describe_frames, frame_rate_hz, lazy_time_chunks
 from ..streaming import TemporalStore
@@ -62,7 +66,7 @@ from ..units import format_quantity, frequency_hz
 __all__ = ["magnify", "METHODS", "MagnifyError", "MotionEvidence", "DEFAULT_TRANSITION", "MEMORY_RESULT_BYTES"]
 
 #: The magnification methods, the self-supervised model first (the default).
-METHODS = ("flowmag", "lagrangian", "linear", "phase")
+METHODS = ("flowmag", "lagrangian", "splat", "linear", "phase")
 #: Results up to this size (float32 frames) are returned in memory; larger ones need ``output=``.
 MEMORY_RESULT_BYTES = 1 * 2**30
 
@@ -116,9 +120,10 @@ def magnify(
     region : mask, polygon or box, optional
         Where to magnify (as :func:`vibmag.region_mask`); alpha is 1 outside,
         rising smoothly over ``transition`` px inside the edge.
-    method : {"flowmag", "lagrangian", "linear", "phase"}
+    method : {"flowmag", "lagrangian", "splat", "linear", "phase"}
         The self-supervised model (default), a warp by the band-passed
-        displacement, or the classical Eulerian magnifiers.
+        displacement (backward, or a z-ordered forward splat that moves
+        outlines with their objects), or the classical Eulerian magnifiers.
     model : vibmag.Magnifier, optional
         For ``"flowmag"``; default :func:`vibmag.load_model` (shipped weights).
     reference : int
@@ -176,7 +181,7 @@ def magnify(
     plan = _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gate)
     _check_output(ds, plan, output, overwrite)
     runner, identity = _runner(method, ds, plan, model=model, adapt_steps=adapt_steps, flow_method=flow_method)
-    ticker = Ticker(progress, cancel, total=plan.n_time * (2 if plan.band_hz or method in ("flowmag", "lagrangian") else 1), what="magnification")
+    ticker = Ticker(progress, cancel, total=plan.n_time * (2 if plan.band_hz or method in ("flowmag", "lagrangian", "splat") else 1), what="magnification")
     with _FrameSink(ds, workdir) as sink:
         extra = runner(ds, plan, sink, ticker, workdir)
         attrs = _provenance(ds, alpha, band, region, method, identity, plan, adapt_steps)
@@ -296,6 +301,8 @@ def _runner(method: str, ds, plan: _Plan, *, model, adapt_steps: int, flow_metho
     estimator = get_estimator(flow_method)
     if method == "lagrangian":
         return (lambda *args: _run_displacement(estimator, _lagrangian_step, *args)), f"lagrangian warp, flow {flow_method or 'default'}"
+    if method == "splat":
+        return (lambda *args: _run_displacement(estimator, _splat_step, *args)), f"forward splat, flow {flow_method or 'default'}"
     model = _flowmag_model(model, ds, adapt_steps)
     step = _flowmag_step(model)
     return (lambda *args: _run_displacement(estimator, step, *args)), _model_identity(model, adapt_steps)
@@ -371,7 +378,7 @@ def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker
         alpha = torch.from_numpy(1.0 + (plan.alpha - 1.0) * gate)[None, None]
         if plan.band_hz is not None:
             store.filter(_band_filter(plan), cancel=ticker.cancel)
-        _warn_if_too_large(plan, store, gate, (height, width))
+        _warn_if_too_large(plan, store, weights, (height, width))
         for window in _chunks(plan):
             frames = _frames(ds, window)
             selected = torch.from_numpy(store.read(window.start, window.stop)).view(-1, 2, height, width) * share
@@ -382,19 +389,22 @@ def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker
     return {"motion_evidence": (("y", "x"), gate, {"units": "1", "long_name": "weight of alpha - 1 (motion evidence)"})}
 
 
-def _warn_if_too_large(plan: _Plan, store: TemporalStore, gate: np.ndarray, frame_shape: tuple) -> None:
+def _warn_if_too_large(plan: _Plan, store: TemporalStore, weights: np.ndarray, frame_shape: tuple) -> None:
     """VibmagWarning (after pass 1, before pass 2) where alpha times the measured motion exceeds a quarter of the frame.
 
     The measured motion is typical, not extreme: the median, over the pixels alpha magnifies, of each pixel's largest
     magnified displacement (a few ill-measured pixels at edges or in untextured areas must not warn).
+
+    ``weights`` (2, H, W): the gate of each displacement component (x, y), so only the motion that will be magnified counts.
     """
     peak = np.zeros(frame_shape)  # each pixel's largest magnified motion, px
-    change = np.abs(plan.alpha - 1.0) * gate
+    change = np.abs(plan.alpha - 1.0)
     for window in _chunks(plan):
         flow = store.read(window.start, window.stop).reshape(-1, 2, *frame_shape)
-        peak = np.fmax(peak, np.nanmax(np.hypot(flow[:, 0], flow[:, 1]) * change, axis=0, initial=0.0))
+        applied = np.hypot(flow[:, 0] * weights[0], flow[:, 1] * weights[1]) * change
+        peak = np.fmax(peak, np.nanmax(applied, axis=0, initial=0.0))
     # typical, not extreme: the median over the magnified pixels, so a few ill-measured pixels do not warn
-    magnified_pixels = peak[change > 0]
+    magnified_pixels = peak[(change * weights.max(axis=0)) > 0]
     magnified = float(np.median(magnified_pixels)) if magnified_pixels.size else 0.0
     limit = min(frame_shape) / 4
     if magnified > limit:
@@ -409,6 +419,12 @@ def _warn_if_too_large(plan: _Plan, store: TemporalStore, gate: np.ndarray, fram
 def _lagrangian_step(reference, frames, selected, alpha) -> torch.Tensor:
     """J(q) = I_t(q - (alpha - 1) * B(q)): the band motion made alpha times as large."""
     return warp(frames, -(alpha - 1.0) * selected)
+
+
+def _splat_step(reference, frames, selected, alpha) -> torch.Tensor:
+    """I_t forward-splatted by (alpha - 1) * B, the larger motion in front; what it uncovers from the Lagrangian warp."""
+    shift = (alpha - 1.0) * selected
+    return forward_splat(frames, shift, fill=warp(frames, -shift))[0]
 
 
 def _flowmag_model(model, ds, adapt_steps: int):
