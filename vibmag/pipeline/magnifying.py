@@ -36,6 +36,7 @@ import hashlib
 import threading
 import warnings
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
 
 import dask
@@ -212,6 +213,8 @@ def _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gat
         raise MagnifyError(f"alpha must be a number or a (y, x) map of numbers, got {alpha!r}") from None
     alpha_map = alpha_grid(alpha, (height, width))
     if region is not None:
+        if isinstance(transition, bool) or not isinstance(transition, Real) or not (transition == 0 or 1e-3 <= transition < np.inf):
+            raise MagnifyError(f"transition must be 0 px (a hard edge) or a width of at least 0.001 px, got {transition!r}")
         alpha_map = with_region(alpha_map, region_mask(ds, region).values > 0.5, transition)
     return _Plan(alpha_map.astype(np.float32), band_hz, rate, int(reference) % n_time, n_time, int(chunk_frames), bool(gate))
 
