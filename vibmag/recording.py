@@ -165,6 +165,8 @@ def _to_intensities(frames, bit_depth, source, check_values):
         bits = max_bits if bit_depth is None else int(bit_depth)
         if not 1 <= bits <= max_bits:
             raise RecordingError(f"{source}: bit depth {bit_depth} does not fit {dtype} data (1..{max_bits} bits)")
+        if check_values and bits < max_bits:
+            frames = _within_bit_depth(frames, bits, source)
         return frames.astype(np.float32) / np.float32(2**bits - 1), bits
     if np.issubdtype(dtype, np.floating):
         if bit_depth is not None:
@@ -175,6 +177,26 @@ def _to_intensities(frames, bit_depth, source, check_values):
             check_intensities(low, high, bad, source)
         return out, None
     raise RecordingError(f"{source}: unsupported pixel type {dtype}; expected integer or float data")
+
+
+def _within_bit_depth(frames, bits: int, source: str):
+    """``frames``, refused (RecordingError naming the frames) where a count exceeds ``2**bits - 1``: at once for
+    NumPy data, as each chunk is read for dask data (reading a camera file at open only to check would cost a full read)."""
+    top = 2**bits - 1
+
+    def check(block, start=0, n_frames=None):
+        over = np.flatnonzero((block.reshape(block.shape[0], -1) > top).any(axis=1)) if block.size else np.empty(0, int)
+        if over.size:
+            raise RecordingError(f"{source}: counts up to {int(block.max())} exceed the {bits}-bit depth stated for the data "
+                                 f"(at most {top}) in {describe_frames(over + start, n_frames or block.shape[0])}; "
+                                 "pass the right bit_depth=, e.g. bit_depth=16")
+        return block
+
+    if not isinstance(frames, da.Array):
+        return check(frames)
+    n_frames = frames.shape[0]
+    return frames.map_blocks(lambda block, block_info=None: check(block, block_info[0]["array-location"][0][0] if block_info else 0, n_frames),
+                             dtype=frames.dtype, meta=np.empty((0,) * frames.ndim, frames.dtype))
 
 
 def check_intensities(low: np.ndarray, high: np.ndarray, bad: np.ndarray, source: str) -> None:
