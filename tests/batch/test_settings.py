@@ -96,7 +96,7 @@ def test_overrides_replace_keys_of_the_file(tmp_path):
         ({"analysis": {"regions": {"beam": [1, 2]}}}, 'analysis.regions: beam: expected "all", a box'),
         ({"analysis": {"deflection_shapes": "yes"}}, "analysis.deflection_shapes: expected true or false, got 'yes'"),
         ({"analysis": {"flow_method": "magic"}}, "analysis.flow_method: expected one of 'lucas-kanade'"),
-        ({"magnify": {"method": "eulerian"}}, "magnify.method: expected one of 'flowmag', 'lagrangian', 'linear', 'phase', got 'eulerian'"),
+        ({"magnify": {"method": "eulerian"}}, "magnify.method: expected one of 'flowmag', 'lagrangian', 'splat', 'linear', 'phase', got 'eulerian'"),
         ({"magnify": {"alpha": 0}}, "magnify.alpha: expected a number > 0, got 0"),
         ({"parallel": {"tile_size": 4}}, "parallel.tile_size: expected an integer >= 8, got 4"),
         ({"parallel": 3}, "parallel: expected a table of settings, got 3"),
