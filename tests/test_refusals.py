@@ -360,3 +360,18 @@ def test_read_only_inputs_open_and_stay_unchanged(plate, tmp_path):
         ds = vibmag.open_recording(path, **kwargs)
         np.testing.assert_allclose(ds["frames"].values, plate["frames"].values, atol=1 / 255)
         assert digest(path) == before
+
+
+# --- outputs: a recording a user saved is never replaced, even with --overwrite ---------------------------------------
+
+
+def test_overwrite_never_replaces_a_saved_recording(plate, plate_h5, tmp_path, capsys):
+    theirs = vibmag.save(plate[["frames"]], tmp_path / "theirs.h5")  # a recording, not an input of this run
+    before = digest(theirs)
+    assert main(["magnify", str(plate_h5), "-o", str(theirs), "--alpha", "3", "--method", "lagrangian", "--overwrite"]) == 2
+    assert "theirs.h5: exists and holds a recording (not a vibmag result)" in one_line_error(capsys, "magnify")
+    assert digest(theirs) == before
+    result = tmp_path / "result.h5"  # an earlier magnification result may be replaced
+    assert main(["magnify", str(plate_h5), "-o", str(result), "--alpha", "3", "--method", "lagrangian"]) == 0
+    assert main(["magnify", str(plate_h5), "-o", str(result), "--alpha", "4", "--method", "lagrangian", "--overwrite"]) == 0
+    assert vibmag.open_recording(result).attrs["alpha"] == 4.0

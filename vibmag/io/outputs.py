@@ -9,8 +9,9 @@ is read, and a refusal leaves nothing behind. An output must
 * not be one of the inputs (a recording, or the header or data file of one);
 * be new, or (with ``overwrite``) a file of the kind its suffix names, the
   kind vibmag writes there: a PNG, GIF or MP4 by its signature, a text file,
-  or an HDF5 file written by vibmag. A user's recording, or a file of another
-  kind behind a misleading name, is never replaced.
+  or an HDF5 result written by vibmag (not a recording saved with
+  :func:`vibmag.save`). A user's recording, or a file of another kind behind a
+  misleading name, is never replaced.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import h5py
 from ..errors import OutputError, OverwriteError
 from .hdf5 import is_vibmag_file
 
-__all__ = ["check_output", "check_output_folder", "input_files", "is_kind"]
+__all__ = ["check_output", "check_output_folder", "input_files", "is_kind", "is_recording_file"]
 
 _KINDS = {
     ".png": "PNG image",
@@ -73,6 +74,21 @@ def is_kind(path: Path, suffix: str) -> bool:
     return False
 
 
+def is_recording_file(path) -> bool:
+    """True if ``path`` is a vibmag HDF5 file holding a recording (``frames``) that is not a magnification result.
+
+    Such a file is a user's data (saved with :func:`vibmag.save`): no output ever replaces it. A
+    magnification result (its root carries ``method``, the provenance :func:`vibmag.magnify` writes) may be
+    replaced by a new one with ``overwrite``.
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            groups = [f] + [item for item in f.values() if isinstance(item, h5py.Group)]
+            return any("frames" in g and "method" not in g.attrs for g in groups)
+    except (OSError, ValueError, KeyError, RuntimeError):
+        return False
+
+
 def check_output(path, *, suffixes: Iterable[str], inputs: Iterable = (), overwrite: bool = False, what: str = "output") -> Path:
     """Refuse an output path that vibmag cannot or must not write; return it as a Path.
 
@@ -116,6 +132,8 @@ def check_output(path, *, suffixes: Iterable[str], inputs: Iterable = (), overwr
             raise OverwriteError(f"{path}: exists; pass overwrite=True to replace it")
         if not is_kind(path, suffix):
             raise OverwriteError(f"{path}: exists and is not a {_KINDS.get(suffix, suffix)} file vibmag wrote; refusing to replace it")
+        if suffix in (".h5", ".hdf5") and is_recording_file(path):
+            raise OverwriteError(f"{path}: exists and holds a recording (not a vibmag result); refusing to replace it: write elsewhere")
     return path
 
 
