@@ -201,7 +201,7 @@ def plot_survey(summary: xr.Dataset, path: str | Path, *, title: str = "", band=
     fig = Figure(figsize=(9, 6), constrained_layout=True)
     top, bottom = fig.subplots(2, 1)
     peaks = peak_table(summary)
-    band_hz = None if band is None else tuple(frequency_hz(edge) for edge in band)
+    band_hz = None if band is None else tuple(float(e) if isinstance(e, (int, float)) else frequency_hz(e) for e in band)
     plot_spectrum(summary["spectrum"], ax=top, peaks=peaks, band=band_hz)
     top.set_title(title or "amplitude spectrum of displacement")
     plot_waveform(summary["waveform"], ax=bottom)

@@ -36,6 +36,7 @@ from .. import __version__
 from ..analysis import AnalysisError, BandError, bandpass, deflection_shape, find_peaks, orbit, waveform
 from ..errors import VibmagError, VibmagWarning
 from ..flow import estimate_displacement
+from ..flow.api import supports_uncertainty
 from ..io.outputs import input_files
 from ..io.video import read_video
 from ..io.video_write import write_video
@@ -80,8 +81,11 @@ def build_content(ds: xr.Dataset, *, band=None, region=None, method: str = "flow
     n_time = ds.sizes["time"]
     clip_frames = min(n_time, int(max_clip_frames)) if clip else 0
     steps = _Steps(progress, n_time + clip_frames + 2)
-    disp = estimate_displacement(ds, method=flow_method, progress=steps.stage(n_time) or False, cancel=cancel).compute()
-    summary = survey(ds, region=region, n_peaks=n_peaks, displacement=disp)
+    with_sigma = supports_uncertainty(flow_method)  # then the peaks' noise is the measurement's own, not the spectrum's floor
+    measured = estimate_displacement(ds, method=flow_method, progress=steps.stage(n_time) or False, cancel=cancel,
+                                     **({"return_uncertainty": True} if with_sigma else {})).compute()
+    disp, uncertainty = (measured["displacement"], measured["uncertainty"]) if with_sigma else (measured, None)
+    summary = survey(ds, region=region, n_peaks=n_peaks, displacement=disp, uncertainty=uncertainty)
     peaks = peak_table(summary)
     band_hz = _band_hz(band, summary)
     size_mm = pixel_size_mm(ds)
@@ -90,6 +94,7 @@ def build_content(ds: xr.Dataset, *, band=None, region=None, method: str = "flow
         "recording": recording_facts(ds),
         "band_hz": list(band_hz),
         "band_chosen": "given" if band is not None else "dominant peak (vibmag.pipeline.dominant_band)",
+        "noise": "the displacement's measured uncertainty" if with_sigma else "the spectrum's own floor",
     }
     content = ReportContent(data)
     data["peaks"] = _peak_rows(peaks, size_mm)

@@ -252,8 +252,8 @@ def _spectrum(content: ReportContent) -> str:
             f"{low:.4g} - {high:.4g} Hz ({data['band_chosen']}) is the one magnified. Q is the frequency over the "
             "half-power width (resolution-limited for peaks as narrow as the window).")
     if sigma:
-        note += (" ± is the amplitude's 1-sigma uncertainty and SNR the peak over the noise floor "
-                 f"(find_peaks' noise columns; under {SNR_MIN:g} the peak stands within the noise).")
+        note += (f" ± is the amplitude's 1-sigma uncertainty and SNR the peak over the noise floor, from "
+                 f"{data.get('noise', 'the noise')} (find_peaks' noise columns; under {SNR_MIN:g} the peak stands within the noise).")
     else:
         note += " No noise estimate was available, so the amplitudes carry no uncertainty."
     return _img(content, "spectrum", "amplitude spectrum with peaks") + table + f'<p class="note">{_e(note)}</p>'
