@@ -396,6 +396,9 @@ class InspectWidget(_LayerForm):
                      f"{float(amplitude.sel(component='x')[row]):.3g}",
                      f"{float(amplitude.sel(component='y')[row]):.3g}",
                      f"{float(peaks['q'][row]):.3g}"]
+            if sigma is not None:  # the amplitudes' 1-sigma and the SNR (below 4: within the noise)
+                cells += [f"{float(sigma.sel(component=c)[row]):.2g}" for c in ("x", "y")]
+                cells.append(f"{float(peaks['snr'][row]):.3g}")
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(text))
         if peaks.sizes["peak"]:
