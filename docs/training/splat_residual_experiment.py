@@ -66,16 +66,20 @@ def main(argv=None) -> None:
     p.add_argument("--eval-every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log", default="splat_residual_log.csv")
+    p.add_argument("--mag-weight", type=float, default=1.0, help="weight of the loss's magnification term (1: as trained and ranked)")
+    p.add_argument("--head-init", type=float, default=0.0, help="std of the output head's initial weights (0: exactly the splat at start)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     estimator = resolve_flow()
-    loss_fn = EdgeAwareLoss(estimator)
+    loss_fn = EdgeAwareLoss(estimator, mag_weight=args.mag_weight)
     train = [scene(args.seed, k, args.size, False) for k in range(args.train_scenes)]
     val = [scene(args.seed + 1000, k, args.size, True) for k in range(args.val_scenes)]
     val_rng = np.random.default_rng([args.seed, 5])
     val_inputs = [(noisy(c, s, val_rng), noisy(c, s, val_rng), a, e) for c, a, s, e in val]
     model = Magnifier("flow", widths=(8, 16, 32), max_alpha=256.0, base="splat")
+    if args.head_init:
+        torch.nn.init.normal_(model.net.head.weight, std=args.head_init)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     rows = []
 
