@@ -132,45 +132,91 @@ class MotionEvidence:
         """Labels (H, W) of the regions (0: none) and their number: changed pixels grown and closed by the transition width."""
         return scipy.ndimage.label(_close(self.changed(), transition / 2, grow=True), structure=np.ones((3, 3), dtype=bool))
 
-    def component_evidence(self, transition: float = 8.0) -> np.ndarray:
-        """(2, H, W): on each region, the median over its changed pixels of :meth:`component_improvement`; 0 elsewhere.
+    def component_share(self) -> np.ndarray:
+        """(2, H, W): the share of the misfit the displacement removes that each component removes, in a Gaussian window.
 
-        A median, not a ratio of summed misfits: a change no motion explains
-        (a shadow moving over the background, a flicker) must not outvote the
-        pixels whose change the motion does explain.
+        ``S[without[c] - moved] / S[still - moved]``: about 1 for the only
+        moving component, between 0 and 1 for each of an oblique motion's two,
+        about 0 (or below) for a component that explains nothing (along a
+        uniform bar, the aperture problem); 0 where the displacement removes no misfit.
+        """
+        def windowed(energy):
+            return separable_filter(energy[None, None], self.kernel)[0, 0]
+
+        removed = windowed(self.still - self.moved)
+        shares = [windowed(self.without[c] - self.moved) for c in range(2)]
+        return np.stack([torch.where(removed > 0, share / removed.clamp_min(1e-30), torch.zeros_like(share)).numpy()
+                         for share in shares])
+
+    def component_evidence(self, transition: float = 8.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """On each region, the medians over its changed pixels of :meth:`improvement`, :meth:`component_share` and :meth:`component_improvement`; 0 elsewhere.
+
+        Returns ``(total (H, W), share (2, H, W), gain (2, H, W))``. Medians, not ratios of
+        summed misfits: a change no motion explains (a shadow moving over the
+        background, a flicker) must not outvote the pixels whose change the
+        motion does explain.
         """
         labels, count = self.regions(transition)
         index = np.arange(1, count + 1)
         inside = np.where(self.changed(), labels, 0)
-        evidence = np.zeros((2, *labels.shape))
-        if count:
-            for c, improvement in enumerate(self.component_improvement()):
-                evidence[c] = np.concatenate([[0.0], np.nan_to_num(scipy.ndimage.median(improvement, inside, index))])[labels]
-        return evidence
 
-    def component_weights(self, low: float = 0.12, high: float = 0.30, transition: float = 8.0) -> np.ndarray:
+        def per_region(values):
+            if not count:
+                return np.zeros(labels.shape)
+            return np.concatenate([[0.0], np.nan_to_num(scipy.ndimage.median(values, inside, index))])[labels]
+
+        shares = np.stack([per_region(share) for share in self.component_share()])
+        gains = np.stack([per_region(gain) for gain in self.component_improvement()])
+        return per_region(self.improvement()), shares, gains
+
+    def component_weights(self, low: float = 0.06, high: float = 0.15, transition: float = 8.0,
+                          share_low: float = 0.05, share_high: float = 0.15, gain_low: float = 0.12,
+                          gain_high: float = 0.30) -> np.ndarray:
         """(2, H, W) weight in [0, 1] of each displacement component's magnification (x first).
+
+        A region is magnified as far as the displacement explains its change
+        (its median :meth:`improvement`, a smooth step from ``low`` to
+        ``high``), and in each component as far as that component takes part:
+        the larger of its median :meth:`component_share` (a smooth step from
+        ``share_low`` to ``share_high``; an oblique motion shares between x and
+        y) and its median :meth:`component_improvement` (a smooth step from
+        ``gain_low`` to ``gain_high``; a small mode beside a large drift in the
+        other component has a small share but explains its own change). The
+        thresholds are lower than a per-pixel decision
+        needs: a region exists only where frames changed beyond the noise
+        (:meth:`changed`), which static background does not, and its median
+        pools many pixels.
 
         Parameters
         ----------
         low, high : float
-            A region's evidence for a component is mapped to [0, 1] by a smooth
-            step from ``low`` to ``high``.
+            Step of a region's median improvement.
         transition : float
             Width (px) of the growth and closing of regions and of the raised
             cosine from 1 on the (closed) changed pixels to 0 outside them.
+        share_low, share_high : float
+            Step of a region's median component share.
+        gain_low, gain_high : float
+            Step of a region's median component improvement.
         """
-        x = np.clip((self.component_evidence(transition) - low) / (high - low), 0.0, 1.0)
-        decided = x * x * (3.0 - 2.0 * x)
+        total, share, gain = self.component_evidence(transition)
+        takes_part = np.maximum(_smooth_step(share, share_low, share_high), _smooth_step(gain, gain_low, gain_high))
+        decided = _smooth_step(total, low, high)[None] * takes_part
         core = _close(self.changed(), transition)
         if transition <= 0 or not core.any():
             return decided * core
         distance = scipy.ndimage.distance_transform_edt(~core)
         return decided * (0.5 + 0.5 * np.cos(np.pi * np.clip(distance / transition, 0.0, 1.0)))
 
-    def weight(self, low: float = 0.12, high: float = 0.30, transition: float = 8.0) -> np.ndarray:
+    def weight(self, transition: float = 8.0) -> np.ndarray:
         """(H, W) weight in [0, 1] for ``alpha - 1``: the larger of the two :meth:`component_weights`."""
-        return self.component_weights(low, high, transition).max(axis=0)
+        return self.component_weights(transition=transition).max(axis=0)
+
+
+def _smooth_step(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """0 below ``low``, 1 above ``high``, ``3u^2 - 2u^3`` between."""
+    u = np.clip((x - low) / (high - low), 0.0, 1.0)
+    return u * u * (3.0 - 2.0 * u)
 
 
 def _close(mask: np.ndarray, radius: float, *, grow: bool = False) -> np.ndarray:
