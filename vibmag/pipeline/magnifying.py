@@ -68,6 +68,8 @@ __all__ = ["magnify", "METHODS", "MagnifyError", "MotionEvidence", "DEFAULT_TRAN
 
 #: The magnification methods, the self-supervised model first (the default).
 METHODS = ("flowmag", "lagrangian", "splat", "linear", "phase")
+#: The largest alpha accepted (beyond it float32 arithmetic overflows; far below, the warning after pass 1 says when it is too much).
+MAX_ALPHA = 1e9
 #: Results up to this size (float32 frames) are returned in memory; larger ones need ``output=``.
 MEMORY_RESULT_BYTES = 1 * 2**30
 
@@ -212,6 +214,8 @@ def _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gat
     except (TypeError, ValueError):
         raise MagnifyError(f"alpha must be a number or a (y, x) map of numbers, got {alpha!r}") from None
     alpha_map = alpha_grid(alpha, (height, width))
+    if alpha_map.max() > MAX_ALPHA:
+        raise MagnifyError(f"alpha must be at most {MAX_ALPHA:g}, got {float(alpha_map.max()):g}")
     if region is not None:
         if isinstance(transition, bool) or not isinstance(transition, Real) or not (transition == 0 or 1e-3 <= transition < np.inf):
             raise MagnifyError(f"transition must be 0 px (a hard edge) or a width of at least 0.001 px, got {transition!r}")
