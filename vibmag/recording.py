@@ -137,8 +137,8 @@ def _to_intensities(frames, bit_depth, source, check_values):
 
     The value policy (docs/refusals.md), applied when ``check_values``:
 
-    * float frames must be finite and in [0, 1] (within :data:`RANGE_TOLERANCE`);
-      otherwise RecordingError naming the frames;
+    * float frames must be finite and in [0, 1] (within :data:`RANGE_TOLERANCE`,
+      then clipped into it); otherwise RecordingError naming the frames;
     * signed integer frames must not hold negative counts;
     * integer frames wider than :data:`WIDE_INT_BITS` bits with no stated
       bit depth are scaled by the bit depth of their maximum (at least 8), not
@@ -171,11 +171,11 @@ def _to_intensities(frames, bit_depth, source, check_values):
     if np.issubdtype(dtype, np.floating):
         if bit_depth is not None:
             raise RecordingError(f"{source}: bit_depth applies to integer data; float frames are intensities in [0, 1]")
-        out = frames.astype(np.float32)
-        if check_values:
-            low, high, bad = _frame_stats(out)
+        if check_values:  # on the values as given, before the cast (a 1e39 would overflow float32)
+            low, high, bad = _frame_stats(frames)
             check_intensities(low, high, bad, source)
-        return out, None
+            return frames.clip(0, 1).astype(np.float32), None  # within RANGE_TOLERANCE outside [0, 1]: clipped in
+        return frames.astype(np.float32), None
     raise RecordingError(f"{source}: unsupported pixel type {dtype}; expected integer or float data")
 
 
@@ -267,7 +267,7 @@ def guard_values(frames: da.Array, source: str) -> da.Array:
                 check_intensities(np.where(keep, shifted_low, 0.5), np.where(keep, shifted_high, 0.5), shifted_bad, source)
         return block
 
-    return frames.map_blocks(check, dtype=frames.dtype, meta=np.empty((0,) * frames.ndim, frames.dtype))
+    return frames.map_blocks(check, dtype=frames.dtype, meta=np.empty((0,) * frames.ndim, frames.dtype)).clip(0, 1)
 
 
 def require_frames(ds, n_frames: int, what: str) -> None:
