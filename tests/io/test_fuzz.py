@@ -428,11 +428,9 @@ test_property_estimate_displacement = _property(_estimate_args, _estimate, share
 test_property_estimate_displacement_slow = _property(_estimate_args, _estimate, slow=True)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="flow/api.py (not this issue's files) refuses these with a plain ValueError, "
-                   "not a VibmagError: left to its owner (see docs/refusals.md, 'Known gaps')")
 @pytest.mark.parametrize("kwargs", [{"reference": 40}, {"reference": "last"}, {"chunk_frames": 0}, {"method": 0}],
                          ids=["reference-out-of-range", "reference-text", "chunk_frames-0", "method-number"])
-def test_estimate_displacement_argument_gaps_in_flow_api(kwargs):
+def test_estimate_displacement_bad_arguments_are_vibmag_errors(kwargs):
     try:
         vibmag.estimate_displacement(TINY, progress=False, **kwargs)
     except VibmagError:

@@ -19,7 +19,7 @@ import torch
 import xarray as xr
 
 from ..analysis.regions import region_bounds
-from ..errors import RecordingError
+from ..errors import OptionValueError, RecordingError
 from ..progress import Progress, as_progress, check_cancel
 from ..recording import iter_frame_chunks
 from .estimators import DEFAULT_METHOD, get_estimator
@@ -136,11 +136,11 @@ def estimate_displacement(
     """
     frames = _frames_of(ds)
     if not isinstance(chunk_frames, Integral) or chunk_frames < 1:
-        raise ValueError(f"chunk_frames must be a positive integer, got {chunk_frames!r}")
+        raise OptionValueError(f"chunk_frames must be a positive integer, got {chunk_frames!r}")
     if not isinstance(batch_frames, Integral) or batch_frames < 1:
-        raise ValueError(f"batch_frames must be a positive integer, got {batch_frames!r}")
+        raise OptionValueError(f"batch_frames must be a positive integer, got {batch_frames!r}")
     if not isinstance(margin, Integral) or margin < 0:
-        raise ValueError(f"margin must be a non-negative integer (px), got {margin!r}")
+        raise OptionValueError(f"margin must be a non-negative integer (px), got {margin!r}")
     n_time, height, width = (frames.sizes[d] for d in ("time", "y", "x"))
     box, inside = region_bounds(region, (height, width))
     work = _expand_box(box, margin, (height, width))
@@ -273,7 +273,7 @@ class _Tracker:
         self.return_uncertainty = return_uncertainty
         self.prepared = estimator.prepare(ref) if hasattr(estimator, "prepare") else None
         if return_uncertainty and (self.prepared is None or not hasattr(estimator, "track_with_uncertainty")):
-            raise ValueError(f"return_uncertainty needs an estimator with prepare and track_with_uncertainty "
+            raise OptionValueError(f"return_uncertainty needs an estimator with prepare and track_with_uncertainty "
                              f"(Lucas-Kanade); {type(estimator).__name__} has none")
 
     def __call__(self, moving: torch.Tensor):
@@ -322,9 +322,9 @@ def _resolve_estimator(method, options):
         name = DEFAULT_METHOD if method is None else method
         return get_estimator(name, **options), name
     if options:
-        raise ValueError(f"options {sorted(options)} apply to named methods only, not to an estimator object")
+        raise OptionValueError(f"options {sorted(options)} apply to named methods only, not to an estimator object")
     if not callable(method):
-        raise ValueError(f"method must be a name, None, or a callable estimator, got {method!r}")
+        raise OptionValueError(f"method must be a name, None, or a callable estimator, got {method!r}")
     return method, type(method).__name__
 
 
@@ -333,16 +333,16 @@ def _reference_frame(crop: xr.Dataset, reference, chunk_frames: int) -> np.ndarr
     n_time = crop.sizes["time"]
     if isinstance(reference, str):
         if reference != "mean":
-            raise ValueError(f"reference must be a frame index or 'mean', got {reference!r}")
+            raise OptionValueError(f"reference must be a frame index or 'mean', got {reference!r}")
         total = None
         for _, chunk in iter_frame_chunks(crop, chunk_frames):
             part = chunk.sum(axis=0, dtype=np.float64)
             total = part if total is None else total + part
         return (total / n_time).astype(np.float32)
     if not isinstance(reference, Integral) or isinstance(reference, bool):
-        raise ValueError(f"reference must be a frame index or 'mean', got {reference!r}")
+        raise OptionValueError(f"reference must be a frame index or 'mean', got {reference!r}")
     if not -n_time <= reference < n_time:
-        raise ValueError(f"reference index {reference} is out of range for {n_time} frames")
+        raise OptionValueError(f"reference index {reference} is out of range for {n_time} frames")
     return np.asarray(crop["frames"].isel(time=int(reference)).values, dtype=np.float32)
 
 
