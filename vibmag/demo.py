@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .analysis.spectra import SNR_MIN
 from .errors import OverwriteError
 from .io.outputs import check_output, check_output_folder
 from .pipeline import dominant_band, peak_table, plot_survey, survey, write_magnified_clip
@@ -84,8 +85,10 @@ def run_demo(output: str | Path = "vibmag-demo", *, overwrite: bool = False, met
 
 
 def _report(description: str, peaks, band: tuple[str, str], alpha: float, method: str) -> str:
-    """recording.txt: the recording, its peaks (region-mean amplitude per component) and what was magnified."""
-    rows = [f"{f:10.3f} Hz {a[0]:9.4f} px {a[1]:9.4f} px"
-            for f, a in zip(peaks["frequency"].values, peaks["amplitude"].values)]
-    return "\n".join([description, "", "peaks of the displacement spectrum (frequency, amplitude x, amplitude y):",
-                      *rows, "", f"magnified: {band[0]} - {band[1]} by {method}, alpha {alpha:g}", ""])
+    """recording.txt: the recording, its peaks (region-mean amplitude per component, SNR where known) and what was magnified."""
+    snr = peaks["snr"].values if "snr" in peaks else [float("nan")] * peaks.sizes["peak"]
+    rows = [f"{f:10.3f} Hz {a[0]:9.4f} px {a[1]:9.4f} px   SNR {s:5.1f}" + ("" if s >= SNR_MIN else "  (within the noise)")
+            for f, a, s in zip(peaks["frequency"].values, peaks["amplitude"].values, snr)]
+    low, high = (frequency_hz(edge) for edge in band)
+    return "\n".join([description, "", "peaks of the displacement spectrum (frequency, amplitude x, amplitude y, SNR):",
+                      *rows, "", f"magnified: {low:.4g} Hz - {high:.4g} Hz by {method}, alpha {alpha:g}", ""])
