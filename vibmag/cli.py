@@ -38,7 +38,7 @@ from .demo import DEMO_ALPHA, run_demo
 from .errors import OverwriteError, VibmagError
 from .io import open_recording
 from .io.hdf5 import save
-from .io.outputs import check_output, check_output_folder, input_files
+from .io.outputs import check_output, check_output_folder, input_files, refuse_existing
 from .magnification.train import get_args_parser as train_parser
 from .magnification.train import main as train_main
 from .pipeline import METHODS, magnify, peak_table, plot_survey, survey, write_magnified_clip
@@ -177,7 +177,7 @@ def parse_region(text: str):
 def _run_analyze(args: argparse.Namespace) -> int:
     folder = Path(args.output)
     targets = [folder / name for name in ("spectrum.png", "peaks.csv", "analysis.h5")]
-    _refuse_existing(targets, args.overwrite)
+    refuse_existing(targets, args.overwrite)
     check_output_folder(folder, what="--output folder")
     ds = _open_from_args(args)
     require_frames(ds, MIN_SPECTRUM_FRAMES, "a spectrum")
@@ -238,13 +238,6 @@ def cli_terms(message: str) -> str:
         message = re.sub(rf"(?<![\w-]){re.escape(api)}", option, message)
     message = re.sub(r" +([,);])", r"\1", re.sub(r"  +", " ", message))
     return message.replace("--dataset (or --dataset)", "--dataset")
-
-
-def _refuse_existing(paths, overwrite: bool) -> None:
-    """OverwriteError naming the outputs that exist, unless ``overwrite``."""
-    existing = [str(p) for p in paths if Path(p).exists()]
-    if existing and not overwrite:
-        raise OverwriteError(f"outputs exist: {', '.join(existing)}; pass --overwrite to replace them")
 
 
 def _run_info(args: argparse.Namespace) -> int:

@@ -20,8 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .analysis.spectra import SNR_MIN
-from .errors import OverwriteError
-from .io.outputs import check_output, check_output_folder
+from .io.outputs import check_output, check_output_folder, refuse_existing
 from .pipeline import dominant_band, peak_table, plot_survey, survey, write_magnified_clip
 from .recording import describe_recording
 from .sample_data import open_sample
@@ -63,9 +62,7 @@ def run_demo(output: str | Path = "vibmag-demo", *, overwrite: bool = False, met
     """
     output = Path(output)
     targets = {name: output / name for name in _OUTPUTS}
-    existing = [str(p) for p in targets.values() if p.exists()]
-    if existing and not overwrite:
-        raise OverwriteError(f"outputs exist: {', '.join(existing)}; pass --overwrite to replace them")
+    refuse_existing(targets.values(), overwrite)
     check_output_folder(output, what="demo's output folder")
     for target in targets.values():  # every refusal before any work: nothing half-written
         if output.is_dir():

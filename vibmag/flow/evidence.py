@@ -99,12 +99,13 @@ class MotionEvidence:
         """(2, H, W) ``1 - S[moved] / S[without[c]]``: what the x (0) and y (1) component add, per pixel."""
         return np.stack([self._gain(self.without[c]) for c in range(2)])
 
+    def _windowed(self, energy: torch.Tensor) -> torch.Tensor:
+        """(H, W) energy summed in the Gaussian window ``S``."""
+        return separable_filter(energy[None, None], self.kernel)[0, 0]
+
     def _gain(self, reference: torch.Tensor) -> np.ndarray:
         """``1 - S[moved] / S[reference]`` in the Gaussian window (0 where the reference misfit is 0)."""
-        def windowed(energy):
-            return separable_filter(energy[None, None], self.kernel)[0, 0]
-
-        base, moved = windowed(reference), windowed(self.moved)
+        base, moved = self._windowed(reference), self._windowed(self.moved)
         ratio = torch.where(base > 0, moved / base.clamp_min(1e-30), torch.ones_like(base))
         return (1.0 - ratio).numpy()
 
@@ -140,11 +141,8 @@ class MotionEvidence:
         about 0 (or below) for a component that explains nothing (along a
         uniform bar, the aperture problem); 0 where the displacement removes no misfit.
         """
-        def windowed(energy):
-            return separable_filter(energy[None, None], self.kernel)[0, 0]
-
-        removed = windowed(self.still - self.moved)
-        shares = [windowed(self.without[c] - self.moved) for c in range(2)]
+        removed = self._windowed(self.still - self.moved)
+        shares = [self._windowed(self.without[c] - self.moved) for c in range(2)]
         return np.stack([torch.where(removed > 0, share / removed.clamp_min(1e-30), torch.zeros_like(share)).numpy()
                          for share in shares])
 

@@ -25,7 +25,7 @@ import h5py
 from ..errors import OutputError, OverwriteError
 from .hdf5 import is_vibmag_file
 
-__all__ = ["check_output", "check_output_folder", "input_files", "is_kind", "is_recording_file"]
+__all__ = ["check_output", "check_output_folder", "refuse_existing", "input_files", "is_kind", "is_recording_file"]
 
 _KINDS = {
     ".png": "PNG image",
@@ -135,6 +135,13 @@ def check_output(path, *, suffixes: Iterable[str], inputs: Iterable = (), overwr
         if suffix in (".h5", ".hdf5") and is_recording_file(path):
             raise OverwriteError(f"{path}: exists and holds a recording (not a vibmag result); refusing to replace it: write elsewhere")
     return path
+
+
+def refuse_existing(paths: Iterable, overwrite: bool) -> None:
+    """OverwriteError naming every one of ``paths`` that exists, unless ``overwrite`` (one message for a set of outputs)."""
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing and not overwrite:
+        raise OverwriteError(f"outputs exist: {', '.join(existing)}; pass --overwrite to replace them")
 
 
 def check_output_folder(folder, *, what: str = "output folder", create: bool = True) -> Path:
