@@ -72,7 +72,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads")
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions per method and size")
     parser.add_argument(
-        "--windows", type=float, nargs="*", default=[], help="extra vibmag variants with these window sigmas (px)"
+        "--windows", type=float, nargs="*", default=[], help="extra vibmag variants with these fixed window sigmas (px)"
     )
     parser.add_argument("--no-speed", action="store_true", help="skip the timing runs")
     parser.add_argument("--no-write", action="store_true", help=f"do not update {DOC.relative_to(ROOT)}")
@@ -521,7 +521,7 @@ def main(args) -> None:
     window = LucasKanadeOptions().window
     default_name = "vibmag LK"
     with tempfile.TemporaryDirectory() as workdir:
-        variants = [vibmag_method(f"vibmag LK w={w:g}", window=w) for w in args.windows]
+        variants = [vibmag_method(f"vibmag LK w={w:g} fixed", window=w, max_window=None) for w in args.windows]
         methods = [vibmag_method(default_name), *variants, *opencv_methods()]
         point_method = pyidi_method(workdir)
         if point_method is None:

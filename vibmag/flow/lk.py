@@ -41,7 +41,7 @@ flow (N, 2, H, W), x first, px, with ``moving(p + flow(p)) = ref(p)``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -59,6 +59,12 @@ __all__ = ["LucasKanadeOptions", "PreparedReference", "LucasKanade", "lucas_kana
 _MIN_DAMPING = 1e-9
 #: The covariance's floor on A, as a fraction of the estimator's damping (so 1e-6 of the mean trace).
 _UNDAMPED_FRACTION = 1e-3
+#: The wide window is kept in full while the two fits differ by at most this many (sd_fine + sd_wide).
+_AGREE_UNTIL = 2.0
+#: Every this many pixels (in x and y) enter the frame's noise estimate.
+_NOISE_STRIDE = 3
+#: Median of a chi-square variable with one degree of freedom.
+_MEDIAN_CHI2_1 = 0.4549
 
 
 @dataclass(frozen=True)
@@ -74,10 +80,13 @@ class LucasKanadeOptions:
     damping: float = 1e-3
     tolerance: float = 0.05
     noise_floor: float = 1e-3
+    max_window: float | None = 6.0
 
     def __post_init__(self):
         if self.window <= 0:
             raise ValueError(f"window must be a positive Gaussian sigma (px), got {self.window}")
+        if self.max_window is not None and self.max_window <= 0:
+            raise ValueError(f"max_window must be a positive Gaussian sigma (px) or None, got {self.max_window}")
         if self.presmooth < 0:
             raise ValueError(f"presmooth must be >= 0 (px), got {self.presmooth}")
         if self.max_motion <= 0:
@@ -90,6 +99,11 @@ class LucasKanadeOptions:
         object.__setattr__(self, "iterations", iterations)
         if self.damping < 0:
             raise ValueError(f"damping must be >= 0, got {self.damping}")
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether the finest level chooses per pixel between ``window`` and the wider ``max_window``."""
+        return self.max_window is not None and self.max_window > self.window
 
     def iterations_at(self, level: int) -> int:
         """Gauss-Newton steps at pyramid ``level`` (0 = finest; the last value repeats)."""
@@ -109,6 +123,18 @@ class _ReferenceLevel:
 
 
 @dataclass(frozen=True)
+class _WindowStatistics:
+    """One window's finest-level terms of the uncertainty (confidence.py) and of the window choice."""
+
+    window: float  # Gaussian sigma, px
+    level: _ReferenceLevel  # the finest level, with this window's (A + lam I)^-1
+    structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # window-averaged (xx, xy, yy) = A
+    noise_structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # B of the covariance
+    undamped_inverse: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # A^-1 with a 1e-6 trace floor
+    unit_sd: torch.Tensor  # (N, 2, h, w): sqrt of diag((A + lam I)^-1 B (A + lam I)^-1), px per unit noise sd
+
+
+@dataclass(frozen=True)
 class PreparedReference:
     """A reference frame's pyramid, gradients and inverted structure tensors.
 
@@ -118,9 +144,8 @@ class PreparedReference:
 
     frame: torch.Tensor  # (N, 1, H', W'): luminance, padded
     levels: tuple[_ReferenceLevel, ...]  # finest first
-    structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # finest level, window-averaged (xx, xy, yy)
-    noise_structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # finest level, B of the covariance (confidence.py)
-    undamped_inverse: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # finest level, A^-1 with a 1e-6 trace floor
+    fine: _WindowStatistics  # the finest level with ``window``
+    wide: _WindowStatistics | None  # the finest level with ``max_window``, when adaptive
 
     size: tuple[int, int]  # (H, W) before padding
     channels: int
@@ -188,32 +213,14 @@ class LucasKanade(nn.Module):
             extent = (height / 2**level, width / 2**level)
             inside = _inside_mask(image, extent)
             grad_x, grad_y = spline_gradient(bspline_coefficients(image))
-            grad_x, grad_y = grad_x * inside, grad_y * inside
-            products = torch.cat((grad_x * grad_x, grad_x * grad_y, grad_y * grad_y), 1)
-            xx, xy, yy = _window(products, opts.window).split(1, dim=1)
-            damping = (opts.damping * (xx + yy).mean(dim=(2, 3), keepdim=True)).clamp_min(_MIN_DAMPING)
-            levels.append(
-                _ReferenceLevel(
-                    image=image,
-                    grad_x=grad_x,
-                    grad_y=grad_y,
-                    inverse=_inverse_2x2(xx, xy, yy, damping),
-                    damping=damping,
-                    extent=extent,
-                )
-            )
-            if level == 0:
-                structure = (xx, xy, yy)
-                noise_structure = _noise_structure(grad_x, grad_y, opts)
-                # the covariance takes A itself: the damping steers an unobservable direction towards the
-                # current estimate, step after step, and would hide that it is unobservable (the aperture problem)
-                undamped = _inverse_2x2(xx, xy, yy, (damping * _UNDAMPED_FRACTION).clamp_min(_MIN_DAMPING))
+            levels.append(_reference_level(image, grad_x * inside, grad_y * inside, extent, opts.window, opts.damping))
+        fine = _window_statistics(levels[0], opts.window, opts)
+        wide = _window_statistics(levels[0], opts.max_window, opts) if opts.adaptive else None
         return PreparedReference(
             frame=frame,
             levels=tuple(levels),
-            structure=structure,
-            noise_structure=noise_structure,
-            undamped_inverse=undamped,
+            fine=fine,
+            wide=wide,
             size=(height, width),
             channels=ref.shape[1],
             options=opts,
@@ -221,8 +228,7 @@ class LucasKanade(nn.Module):
 
     def track(self, reference: PreparedReference, moving: torch.Tensor) -> torch.Tensor:
         """Flow (N, 2, H, W) from a prepared reference to ``moving`` (N, C, H, W)."""
-        flow, _ = self._run(reference, moving)
-        return flow
+        return self._run(reference, moving)[0]
 
     def track_with_confidence(
         self, reference: PreparedReference, moving: torch.Tensor
@@ -241,59 +247,163 @@ class LucasKanade(nn.Module):
         residual (:func:`vibmag.flow.confidence.displacement_covariance`);
         ``sqrt`` of channels 0 and 2 are the 1-sigma uncertainties of x and y.
         """
-        flow, error, energy = self._track_with_error(reference, moving, keep_energy=True)
+        flow, error, (residual, wide_residual), weight = self._track_with_error(reference, moving, keep_residual=True)
         opts = reference.options
         height, width = reference.size
         with torch.no_grad():
-            covariance = displacement_covariance(reference.undamped_inverse, reference.noise_structure, energy,
-                                                 noise_gain=noise_variance_gain(gaussian_kernel1d(opts.presmooth)))
-            covariance = torch.cat(covariance, 1)[..., :height, :width]
-        return flow, confidence_from_error(error, opts.tolerance), covariance
+            covariance = _covariance(reference.fine, residual.detach(), opts.presmooth)
+            if weight is not None:  # the blend (1 - w) fine + w wide, the two estimates taken as nested
+                fine_share = (1.0 - weight) ** 2
+                wide = _covariance(reference.wide, wide_residual.detach(), opts.presmooth)
+                covariance = fine_share * covariance + (1.0 - fine_share) * wide
+        return flow, confidence_from_error(error, opts.tolerance), covariance[..., :height, :width]
 
-    def _track_with_error(self, reference: PreparedReference, moving: torch.Tensor, *, keep_energy: bool = False):
+    def _track_with_error(self, reference: PreparedReference, moving: torch.Tensor, *, keep_residual: bool = False):
         """Flow and its predicted error (px, (N, 1, H, W)) from the texture and the final residual.
 
-        With ``keep_energy``, also the padded window-averaged squared residual.
+        The error is the ``window``'s (a conservative figure where the wider
+        window was chosen). With ``keep_residual``, also the padded final
+        residuals (fine, wide; the wide None unless adaptive) and the wide
+        window's weight (None unless adaptive).
         """
-        flow, residual = self._run(reference, moving)
+        flow, residuals, weight = self._run(reference, moving)
         opts = reference.options
         height, width = reference.size
         with torch.no_grad():
-            energy = _window(residual.detach() ** 2, opts.window)
-            error = texture_error(reference.structure, energy, window=opts.window, noise_floor=opts.noise_floor)
-        if keep_energy:
-            return flow, error[..., :height, :width], energy
+            energy = _window(residuals[0].detach() ** 2, opts.window)
+            error = texture_error(reference.fine.structure, energy, window=opts.window, noise_floor=opts.noise_floor)
+        if keep_residual:
+            return flow, error[..., :height, :width], residuals, weight
         return flow, error[..., :height, :width]
 
     def _run(self, reference: PreparedReference, moving: torch.Tensor):
-        """Coarse-to-fine iterations; returns the cropped flow and the padded final residual."""
+        """Coarse-to-fine iterations, then the window choice when adaptive.
+
+        Returns the cropped flow, the padded final residuals (warped - ref,
+        (N, 1, h, w)) of the fine and the wide fit (None unless adaptive) and
+        the padded weight of the wide window ((N, 1, h, w), or None).
+        """
         _check_against_reference(reference, moving)
         opts = reference.options
         height, width = reference.size
         n_levels = len(reference.levels)
         frame = pad_to_multiple(to_luminance(moving), 2 ** (n_levels - 1))
         images = _smoothed_pyramid(frame, opts.presmooth, n_levels)
-        flow = None
+        flow = coarse = None
         for level in range(n_levels - 1, -1, -1):
             ref_level, image = reference.levels[level], images[level]
             if flow is None:
                 flow = image.new_zeros((image.shape[0], 2, *image.shape[-2:]))
             else:
-                flow = upsample_flow(flow)
+                coarse, flow = flow, upsample_flow(flow)
             coefficients = bspline_coefficients(image)
             base = _window_mirrored(flow, opts.window) if opts.smooth_base else None
-            for _ in range(opts.iterations_at(level)):
-                flow, linearised = _gauss_newton_step(ref_level, coefficients, flow, base, opts.window)
+            start, warped = flow, sample_bspline(coefficients, flow)
+            for step in range(opts.iterations_at(level)):
+                flow, linearised = _gauss_newton_step(ref_level, coefficients, flow, base, opts.window,
+                                                      warped=warped if step == 0 else None)
         # residual after the last step, predicted from its linearisation: warped - ref = g . (u - base) - z
         relative = flow if base is None else flow - base
         residual = ref_level.grad_x * relative[:, :1] + ref_level.grad_y * relative[:, 1:] - linearised
-        return flow[..., :height, :width], residual
+        if reference.wide is None:
+            return flow[..., :height, :width], (residual, None), None
+        flow, weight, wide_residual = _choose_window(reference, coefficients, start, warped, coarse, flow)
+        return flow[..., :height, :width], (residual, wide_residual), weight
 
 
-def _gauss_newton_step(level: _ReferenceLevel, coefficients: torch.Tensor, flow: torch.Tensor, base, window: float):
+def _choose_window(reference: PreparedReference, coefficients, start, warped, coarse, fine_flow):
+    """Fit the finest level with the wide window too and keep it per pixel where it agrees with the fine fit.
+
+    The intersection-of-confidence-intervals rule (Katkovnik): where the
+    motion is smooth over the wide window both fits estimate the same
+    displacement and the wide one has about half the noise; where it is not
+    (motion edges, strain peaks, occlusions) the two differ by more than
+    their noise explains and the fine fit is kept. Per pixel, with
+    ``t = max over x, y of |u_wide - u_fine| / (sd_fine + sd_wide)`` (sd from
+    the reference's texture and the frame's residual noise), the wide
+    window's weight falls from 1 at ``t = 2`` to 0 at ``t = 3``.
+
+    The wide fit starts where the fine one did (the coarser level's flow
+    ``coarse``, upsampled as ``start`` and sampled as ``warped``; None when
+    there is one level), so no noise of the fine fit enters it. Its base is
+    ``coarse`` smoothed over the wide window in the coarser level's px, twice
+    the wide window here: the base's own noise varies within a window and
+    only its part that is constant over the window is fitted away, so the
+    base must be smoother than the window (measured: a base smoothed over the
+    wide window itself left 17 % more noise on a still plate).
+
+    Returns the blended flow (N, 2, h, w), the weight (N, 1, h, w) and the
+    wide fit's residual (N, 1, h, w, predicted from its linearisation), padded.
+    """
+    wide = reference.wide
+    base = torch.zeros_like(start) if coarse is None else upsample_flow(_window_mirrored(coarse, wide.window))
+    wide_flow, linearised = _gauss_newton_step(wide.level, coefficients, start, base, wide.window, warped=warped)
+    with torch.no_grad():
+        relative = wide_flow - base
+        residual = wide.level.grad_x * relative[:, :1] + wide.level.grad_y * relative[:, 1:] - linearised
+        spread = _noise_sd(residual, reference) * (reference.fine.unit_sd + wide.unit_sd)
+        t = ((wide_flow - fine_flow).abs() / (spread + torch.finfo(spread.dtype).tiny)).amax(dim=1, keepdim=True)
+        weight = (_AGREE_UNTIL + 1.0 - t).clamp(0.0, 1.0)
+    return fine_flow + weight * (wide_flow - fine_flow), weight, residual
+
+
+def _noise_sd(residual: torch.Tensor, reference: PreparedReference) -> torch.Tensor:
+    """Raw per-pixel intensity noise sd (N, 1, 1, 1) from the median squared residual inside the frame.
+
+    The median of a squared Gaussian is 0.455 of its variance; the
+    residual of pre-smoothed frames is divided by the smoothing's variance
+    gain, as in :func:`vibmag.flow.confidence.displacement_covariance`.
+    """
+    height, width = reference.size
+    squared = residual[..., :height:_NOISE_STRIDE, :width:_NOISE_STRIDE] ** 2
+    median = squared.flatten(1).median(dim=1).values.view(-1, 1, 1, 1)
+    gain = noise_variance_gain(gaussian_kernel1d(reference.options.presmooth))
+    return (median / (_MEDIAN_CHI2_1 * gain)).sqrt()
+
+
+def _covariance(statistics: _WindowStatistics, residual: torch.Tensor, presmooth: float) -> torch.Tensor:
+    """(N, 3, h, w) covariance ``(xx, xy, yy)`` px^2 of a window's fit (confidence.py), padded."""
+    energy = _window(residual**2, statistics.window)
+    covariance = displacement_covariance(statistics.undamped_inverse, statistics.noise_structure, energy,
+                                         noise_gain=noise_variance_gain(gaussian_kernel1d(presmooth)))
+    return torch.cat(covariance, 1)
+
+
+def _reference_level(image, grad_x, grad_y, extent, window: float, damping_fraction: float) -> _ReferenceLevel:
+    """A pyramid level's terms of (2) for a Gaussian window of sigma ``window`` px."""
+    xx, xy, yy = _structure_tensor(grad_x, grad_y, window)
+    damping = (damping_fraction * (xx + yy).mean(dim=(2, 3), keepdim=True)).clamp_min(_MIN_DAMPING)
+    return _ReferenceLevel(image=image, grad_x=grad_x, grad_y=grad_y, inverse=_inverse_2x2(xx, xy, yy, damping),
+                           damping=damping, extent=extent)
+
+
+def _structure_tensor(grad_x, grad_y, window: float):
+    """Window-averaged ``(gx^2, gx gy, gy^2)``, each (N, 1, h, w)."""
+    products = torch.cat((grad_x * grad_x, grad_x * grad_y, grad_y * grad_y), 1)
+    return tuple(_window(products, window).split(1, dim=1))
+
+
+def _window_statistics(fine_level: _ReferenceLevel, window: float, opts: LucasKanadeOptions) -> _WindowStatistics:
+    """The finest level's uncertainty terms for a window of sigma ``window`` px (the damping stays the level's)."""
+    xx, xy, yy = _structure_tensor(fine_level.grad_x, fine_level.grad_y, window)
+    level = replace(fine_level, inverse=_inverse_2x2(xx, xy, yy, fine_level.damping))
+    noise_structure = _noise_structure(fine_level.grad_x, fine_level.grad_y, window, opts.presmooth)
+    # the covariance takes A itself: the damping steers an unobservable direction towards the
+    # current estimate, step after step, and would hide that it is unobservable (the aperture problem)
+    undamped = _inverse_2x2(xx, xy, yy, (fine_level.damping * _UNDAMPED_FRACTION).clamp_min(_MIN_DAMPING))
+    with torch.no_grad():
+        unit = displacement_covariance(level.inverse, noise_structure, torch.ones(()), noise_gain=1.0)
+        unit_sd = torch.cat((unit[0], unit[2]), 1).clamp_min(0.0).sqrt()
+    return _WindowStatistics(window=window, level=level, structure=(xx, xy, yy), noise_structure=noise_structure,
+                             undamped_inverse=undamped, unit_sd=unit_sd)
+
+
+def _gauss_newton_step(level: _ReferenceLevel, coefficients: torch.Tensor, flow: torch.Tensor, base, window: float,
+                       *, warped: torch.Tensor | None = None):
     """One update (2); returns the new flow and z_k.
 
-    ``base`` is ū of (2), or None for ū = 0 (the whole flow constant over the window).
+    ``base`` is ū of (2), or None for ū = 0 (the whole flow constant over the window);
+    ``warped`` the moving frame already sampled at ``flow``, if at hand.
 
     Pixels warped outside the frame carry no information (their residual would
     compare the reference with mirrored border values), so where any exist
@@ -302,7 +412,7 @@ def _gauss_newton_step(level: _ReferenceLevel, coefficients: torch.Tensor, flow:
     """
     relative = flow if base is None else flow - base
     u, v = relative[:, :1], relative[:, 1:]
-    warped = sample_bspline(coefficients, flow)
+    warped = sample_bspline(coefficients, flow) if warped is None else warped
     linearised = level.grad_x * u + level.grad_y * v - (warped - level.image)
     valid = _warped_inside(flow, level.extent)
     if valid is None:
@@ -332,13 +442,13 @@ def _window(x: torch.Tensor, window: float) -> torch.Tensor:
     return separable_filter(x, gaussian_kernel1d(window), padding="zeros")
 
 
-def _noise_structure(grad_x: torch.Tensor, grad_y: torch.Tensor, opts: LucasKanadeOptions):
+def _noise_structure(grad_x: torch.Tensor, grad_y: torch.Tensor, window: float, presmooth: float):
     """``B = w^2 * (g~ g~^T)``: gradients smoothed by the pre-smoothing kernel, products summed with squared weights."""
     with torch.no_grad():
-        smoothed = separable_filter(torch.cat((grad_x, grad_y), 1).detach(), gaussian_kernel1d(opts.presmooth),
+        smoothed = separable_filter(torch.cat((grad_x, grad_y), 1).detach(), gaussian_kernel1d(presmooth),
                                     padding="zeros")
         gx, gy = smoothed.split(1, dim=1)
-        squared = tuple(k * k for k in gaussian_kernel1d(opts.window))
+        squared = tuple(k * k for k in gaussian_kernel1d(window))
         return tuple(separable_filter(torch.cat((gx * gx, gx * gy, gy * gy), 1), squared, padding="zeros").split(1, 1))
 
 
@@ -413,6 +523,7 @@ def lucas_kanade(
     forward_backward: bool = False,
     tolerance: float = 0.05,
     noise_floor: float = 1e-3,
+    max_window: float | None = 6.0,
 ):
     """Dense optical flow by coarse-to-fine Lucas-Kanade with B-spline warping.
 
@@ -428,6 +539,12 @@ def lucas_kanade(
         Sigma (px) of the Gaussian window over which the flow is fitted,
         at every pyramid level. Larger: less noise, less spatial detail. The
         window's effective area is 4 pi window^2.
+    max_window : float or None
+        Adaptive window: at the finest level the flow is refitted with this
+        wider window (sigma, px) and, per pixel, the wide fit is kept where
+        it agrees with the ``window`` fit within their noise (smooth motion)
+        and the ``window`` fit where they differ (motion edges). None, or a
+        value <= ``window``, fits ``window`` alone.
     presmooth : float
         Sigma (px) of a Gaussian applied to both frames first; it
         lowers the interpolation bias on sharp texture (0 disables).
@@ -492,5 +609,6 @@ def lucas_kanade(
         damping=damping,
         tolerance=tolerance,
         noise_floor=noise_floor,
+        max_window=max_window,
     )
     return estimator(ref, moving, return_confidence=return_confidence, forward_backward=forward_backward)
