@@ -48,8 +48,10 @@ test-slow: setup
 bench: setup
 	$(PY) -m pip install --quiet --no-deps pyidi==1.4.0 atpbar cine-handler mantichora==0.9.7
 	$(PY) -m pip install --quiet numba rich qtpy
+	$(PY) -m pip install --quiet --no-deps eulerian-magnification==0.22
 	$(PY) benchmarks/open_large.py --size-gb 20
 	$(PY) benchmarks/flow_accuracy.py
+	$(PY) benchmarks/classical_baselines.py
 	$(PY) benchmarks/magnification_quality.py --images-weights vibmag/models/flowmag_images.pt \
 		--training-logs docs/training/flowmag_log.csv docs/training/flowmag_images_log.csv
 	$(PY) benchmarks/pipeline.py

@@ -12,7 +12,10 @@ estimator; its own floor, DIS on the exact render, is listed). Borders of
 ``BORDER`` px, where content leaves the frame, are excluded.
 
 Methods, in the same run: doing nothing (output = input), the linear Eulerian
-magnifier (Wu et al. 2012; vibmag.magnification.classical.linear_magnify), a Lagrangian warp of
+magnifier (Wu et al. 2012; vibmag.magnification.classical.linear_magnify), the
+Riesz-pyramid phase magnifier (Wadhwa et al. 2014; ``phase_magnify``; both
+checked against published behaviour and an independent implementation by
+benchmarks/classical_baselines.py), a Lagrangian warp of
 It by (alpha - 1) times vibmag's flow (cubic B-spline resampling), and the
 shipped magnifier (flow-conditioned) plus the images-only variant when its
 weights are given.
@@ -42,6 +45,7 @@ from report import machine_line, markdown_table, update_section  # noqa: E402
 import vibmag  # noqa: E402
 from vibmag.flow import warp as flow_warp  # noqa: E402
 from vibmag.magnification import adapt, load_model, magnify_pair, resolve_flow  # noqa: E402
+from vibmag.magnification.classical import linear_magnify, phase_magnify  # noqa: E402
 from vibmag.magnification.splat import forward_splat  # noqa: E402
 from vibmag.synthetic import object_scene, render_magnified  # noqa: E402
 
@@ -58,10 +62,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def linear_eulerian(i0: np.ndarray, it: np.ndarray, alpha: float) -> np.ndarray:
     """Linear Eulerian magnification (Wu et al. 2012) of the pair: :func:`vibmag.magnification.classical.linear_magnify`."""
-    from vibmag.magnification.classical import linear_magnify
-
     frames = torch.from_numpy(np.stack([i0, it]))
     return np.clip(linear_magnify(frames, alpha)[1].numpy(), 0.0, 1.0).astype(np.float32)
+
+
+def riesz_phase(i0: np.ndarray, it: np.ndarray, alpha: float) -> np.ndarray:
+    """Riesz-pyramid phase magnification (Wadhwa et al. 2014) of the pair: :func:`vibmag.magnification.classical.phase_magnify`."""
+    frames = torch.from_numpy(np.stack([i0, it]))
+    return np.clip(phase_magnify(frames, alpha)[1].numpy(), 0.0, 1.0).astype(np.float32)
 
 
 def lagrangian(i0: np.ndarray, it: np.ndarray, alpha: float, estimator) -> np.ndarray:
@@ -130,6 +138,7 @@ def run_quality(models: dict, estimator, seeds=(0, 1, 2)) -> list[dict]:
                     outputs = {
                         "nothing": it,
                         "linear": linear_eulerian(i0, it, alpha),
+                        "phase": riesz_phase(i0, it, alpha),
                         "lagrangian": lagrangian(i0, it, alpha, estimator),
                         "splat": forward_splat_warp(i0, it, alpha, estimator),
                         **{name: learned(m, i0, it, alpha, estimator) for name, m in models.items()},
@@ -231,7 +240,7 @@ def _verdict(ok: bool) -> str:
 
 
 def report(rows, names, tta, speed, command: str) -> str:
-    methods = ["nothing", "linear", "lagrangian", "splat", *names]
+    methods = ["nothing", "linear", "phase", "lagrangian", "splat", *names]
     lines = [
         f"Command: `{command}`.",
         f"Machine: {machine_line()}.",
@@ -243,7 +252,9 @@ def report(rows, names, tta, speed, command: str) -> str:
         "exact render, so DIS's own smoothing of motion edges cancels (`dis floor`: the mean end-point error of DIS on the "
         "exact render against the true magnified displacement, for scale). `lagrangian` warps It by (alpha - 1) F(I0, It) with vibmag's flow; `splat` moves It forward "
         "by the same field (z-ordered splat, larger motion in front, holes from the backward warp; vibmag's `splat` method); "
-        "`linear` is Wu et al. 2012 (`vibmag.magnification.classical.linear_magnify`, two-frame mode). `flowmag` is the shipped model (flow-conditioned), `flowmag-images` "
+        "`linear` is Wu et al. 2012 (`vibmag.magnification.classical.linear_magnify`, two-frame mode), `phase` the Riesz-pyramid "
+        "phase magnifier (Wadhwa et al. 2014, `phase_magnify`; both checked in "
+        "[Classical magnifiers against published behaviour](#classical-magnifiers-against-published-behaviour-issue-13)). `flowmag` is the shipped model (flow-conditioned), `flowmag-images` "
         "the images-and-alpha-only variant (the paper's inputs).",
         "",
         "### SSIM (higher is better)",

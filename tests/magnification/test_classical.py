@@ -74,3 +74,19 @@ def test_per_pixel_alpha_leaves_alpha_one_areas_unchanged(pair, magnify):
     left, right = (slice(None), slice(4, 30)), (slice(None), slice(70, 92))
     np.testing.assert_allclose(out[1][left], pair["frames"].values[1][left], atol=2e-3)
     np.testing.assert_allclose(out[1][right], uniform[1][right], atol=2e-3)
+
+
+@pytest.mark.parametrize("wavelength", [16.0, 32.0])
+def test_phase_magnifies_a_moving_grating_exactly_up_to_a_quarter_wavelength(wavelength):
+    # Wadhwa et al. 2013/2014: phase magnification of a sinusoid is exact while alpha * delta < lambda / 4;
+    # the output motion is read from the phase of the grating's fundamental (no flow estimator)
+    delta, alpha, width = 0.25, 0.2 * wavelength / 0.25, 320
+    x = np.arange(width, dtype=np.float64)
+    frames = np.stack([0.5 + 0.25 * np.cos(2 * np.pi * (x - d) / wavelength) for d in (0.0, delta)])
+    frames = torch.from_numpy(np.repeat(frames[:, None, :], 128, axis=1).astype(np.float32))
+    out = phase_magnify(frames, alpha).numpy()
+    inner = np.arange(32, 32 + int((width - 64) // wavelength * wavelength))
+    profile = out[:, :, inner].mean(axis=1)
+    phase = np.angle((profile * np.exp(-2j * np.pi * inner / wavelength)).sum(axis=1))
+    moved = -(phase[1] - phase[0]) * wavelength / (2 * np.pi)
+    assert moved == pytest.approx(alpha * delta, rel=0.02)
