@@ -107,6 +107,24 @@ def test_magnify_to_hdf5_and_video(plate_file, tmp_path):
     assert frames.sizes["time"] == 64 and frames.sizes["x"] > 2 * 48
 
 
+def test_magnify_default_method_is_the_shipped_flowmag_scored_against_exact(plate_file, tmp_path):
+    """No --method: the shipped weights, scored against the exact render (measured ratio 0.32; the Lagrangian
+    warp's above is 0.04: flowmag resamples bilinearly, see tests/magnification/test_shipped_model.py)."""
+    import vibmag
+    from vibmag.synthetic import render_magnified
+
+    path, ds = plate_file
+    out = tmp_path / "f.h5"
+    assert main(["magnify", str(path), "-o", str(out), "--alpha", "8", "--band", "40Hz:80Hz"]) == 0
+    result = vibmag.open_recording(out)
+    assert result.attrs["method"] == "flowmag" and result.attrs["model"].startswith("vibmag Magnifier flow")
+    exact = render_magnified(ds, 8.0, band=("40 Hz", "80 Hz"))["frames"].values
+    middle = (slice(16, 48), slice(6, -6), slice(6, -6))
+    error = np.sqrt(np.mean((result["frames"].values[middle] - exact[middle]) ** 2))
+    before = np.sqrt(np.mean((ds["frames"].values[middle] - exact[middle]) ** 2))
+    assert error < 0.45 * before
+
+
 def test_magnify_refuses_existing_output_and_bad_band(plate_file, tmp_path, capsys):
     path, _ = plate_file
     out = tmp_path / "m.h5"

@@ -33,7 +33,9 @@ def rms(a, b, where=MIDDLE):
     return float(np.sqrt(np.mean((a[where] - b[where]) ** 2)))
 
 
-@pytest.mark.parametrize(("method", "ratio"), [("lagrangian", 0.1), ("phase", 0.7), ("linear", 0.8)])
+# flowmag: the shipped weights. On this smooth speckle its error is ~8x the Lagrangian warp's (measured ratio 0.31
+# against 0.04): it resamples bilinearly where "lagrangian" uses cubic B-splines (tests/magnification/test_shipped_model.py)
+@pytest.mark.parametrize(("method", "ratio"), [("flowmag", 0.45), ("lagrangian", 0.1), ("phase", 0.7), ("linear", 0.8)])
 def test_only_the_band_is_magnified(two_modes, only_60hz, method, ratio):
     out = run_magnify(two_modes, 10.0, band=BAND, method=method)
     assert out["frames"].dims == ("time", "y", "x") and out["frames"].dtype == np.float32
@@ -46,14 +48,37 @@ def test_chunk_boundaries_leave_no_seams(two_modes):
     np.testing.assert_allclose(pieces, whole, atol=1e-5)
 
 
-@pytest.mark.parametrize(("method", "ratio"), [("lagrangian", 0.3), ("phase", 0.6), ("linear", 0.7)])
-def test_static_two_frame_mode(method, ratio):
+# flowmag measured 0.33-0.37 (seeds 0-2), lagrangian 0.03-0.04. Its reference frame (zero displacement) is not
+# returned exactly: the network's residual image R adds up to 6.6e-4-7.9e-4 (seeds 0-2; 1.1e-3 at alpha 20).
+@pytest.mark.parametrize(("method", "ratio", "still"), [("flowmag", 0.5, 2e-3), ("lagrangian", 0.3, 1e-5), ("phase", 0.6, 1e-5), ("linear", 0.7, 1e-5)])
+def test_static_two_frame_mode(method, ratio, still):
     pair = vibrating_plate((64, 64), n_frames=2, frame_rate="40 Hz", modes=[Mode("10 Hz", 0.1, direction=30, shape="rigid")], speckle_size=4)
     exact = render_magnified(pair, 5.0)["frames"].values
     out = run_magnify(pair, 5.0, method=method)["frames"].values
     where = (1, slice(10, -10), slice(10, -10))
-    np.testing.assert_allclose(out[0], pair["frames"].values[0], atol=1e-5)  # the reference frame: zero motion
+    np.testing.assert_allclose(out[0], pair["frames"].values[0], atol=still)  # the reference frame: zero motion
     assert rms(out, exact, where) < ratio * rms(pair["frames"].values, exact, where)
+
+
+@pytest.fixture(scope="module")
+def objects():
+    """Three textured objects over a still background, each vibrating at 40 Hz in its own direction (0.2-0.3 px)."""
+    motion = [Mode("40 Hz", 0.3, direction=20), Mode("40 Hz", 0.2, direction=120), Mode("40 Hz", 0.25, direction=250)]
+    return object_scene((96, 96), n_frames=40, n_objects=3, frame_rate="200 Hz", motion=motion, seed=3)
+
+
+def test_flowmag_with_the_shipped_weights_on_occluding_objects(objects):
+    """The default method against the exact render, beside the Lagrangian warp: where objects occlude, both leave
+    about 0.4 of doing nothing's error (measured, seeds 3 / 4: flowmag 0.41 / 0.44, lagrangian 0.40 / 0.42)."""
+    band = ("20 Hz", "60 Hz")
+    exact = render_magnified(objects, 8.0, band=band)["frames"].values  # 1.6-2.4 px magnified
+    where = (slice(10, 40), slice(8, -8), slice(8, -8))
+    flowmag = run_magnify(objects, 8.0, band=band)
+    assert flowmag.attrs["method"] == "flowmag" and flowmag.attrs["model"].startswith("vibmag Magnifier flow")
+    lagrangian = run_magnify(objects, 8.0, band=band, method="lagrangian")["frames"].values
+    error = rms(flowmag["frames"].values, exact, where)
+    assert error < 0.55 * rms(objects["frames"].values, exact, where)
+    assert error <= 1.1 * rms(lagrangian, exact, where)
 
 
 def test_region_magnifies_inside_and_leaves_outside_as_recorded(two_modes):
