@@ -82,10 +82,11 @@ def rigid_plate(amplitude: float, direction: float, noise: float):
 @pytest.mark.parametrize("noise", [0.0, 0.01])
 @pytest.mark.parametrize("shift", [0.3, 0.6])  # 2.4 and 4.8 px magnified
 def test_object_scenes_closer_to_exact_than_nothing_and_level_with_the_warp(shipped, estimator, noise, shift):
-    """Occluding objects: flowmag's error is that of the Lagrangian warp, within 5 %, and well below doing nothing.
+    """Occluding objects: flowmag's error is that of the Lagrangian warp, within 10 %, and well below doing nothing.
 
-    Measured on seeds 11, 12, 13, 21, 22, 23 (24 scenes): flowmag / nothing 0.29-0.51; flowmag / bilinear warp
-    0.97-1.04; flowmag / B-spline warp 0.92-1.02 (occlusions, not interpolation, dominate these errors).
+    Measured on seeds 11, 12, 13, 21, 22, 23 (24 scenes), with load_model's B-spline resampling: flowmag / bilinear
+    warp 1.00-1.09, flowmag / B-spline warp 1.00-1.04 (occlusions, not interpolation, dominate these errors; the
+    bilinear resampling of training gave 0.97-1.04 and 0.92-1.02, and 6-9x the error on plain speckle below).
     """
     for seed in (11, 12):
         ds = object_pair(seed, shift, noise)
@@ -97,7 +98,7 @@ def test_object_scenes_closer_to_exact_than_nothing_and_level_with_the_warp(ship
         bspline = rmse(lagrangian(estimator, frames, ALPHA, "bspline"), exact, 8)
         error = rmse(out, exact, 8)
         assert error < 0.6 * nothing, (seed, error, nothing)
-        assert error <= 1.05 * bilinear, (seed, error, bilinear)
+        assert error <= 1.1 * bilinear, (seed, error, bilinear)
         assert error <= 1.05 * bspline, (seed, error, bspline)
 
 
@@ -118,10 +119,10 @@ def test_cross_correlation_reads_known_shifts():
 @pytest.mark.parametrize(("noise", "max_shift"), [(0.0, 0.1), (0.01, 0.25)])
 def test_plate_motion_matches_the_exact_render(shipped, estimator, noise, max_shift):
     """Rigid speckle, 0.8-4 px magnified: the output's shift against the exact render, read by cross-correlation,
-    is small next to the recording's (0.7-3.5 px), and its image error is the bilinear warp's.
+    is small next to the recording's (0.7-3.5 px), and its image error at most the bilinear warp's.
 
-    Measured (amplitudes 0.3 / 0.5 / 0.1 px): residual shift <= 0.03 px noise-free, 0.11-0.16 px at noise 0.01;
-    flowmag / nothing 0.045-0.24 noise-free, 0.12-0.41 at noise 0.01; flowmag / bilinear warp 0.95-1.003.
+    Measured (amplitudes 0.3 / 0.5 / 0.1 px), B-spline resampling: flowmag / nothing 0.007-0.025 noise-free,
+    0.09-0.28 at noise 0.01; flowmag / bilinear warp 0.11-0.15 noise-free, 0.83-1.01 at noise 0.01.
     """
     centre = (slice(16, -16), slice(16, -16))
     for amplitude, direction in ((0.3, 30), (0.5, 200), (0.1, 300)):
@@ -136,12 +137,12 @@ def test_plate_motion_matches_the_exact_render(shipped, estimator, noise, max_sh
         assert error <= 1.02 * rmse(lagrangian(estimator, frames, ALPHA, "bilinear"), exact, 16), (amplitude, error)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: flowmag resamples bilinearly (Magnifier's exact gather); on noise-free "
-                   "speckle the B-spline warp of method='lagrangian' has 5.9-9.4x less error against the exact render")
 def test_plate_image_error_level_with_the_bspline_warp(shipped, estimator):
+    """Noise-free speckle: load_model's B-spline resampling keeps flowmag level with the B-spline Lagrangian warp
+    (measured 0.89-1.00 of its error; with the training's bilinear resampling it was 5.9-9.4x)."""
     for amplitude, direction in ((0.3, 30), (0.5, 200), (0.1, 300)):
         ds = rigid_plate(amplitude, direction, 0.0)
         frames = ds["frames"].values
         exact = render_magnified(ds, ALPHA)["frames"].values[1]
         error = rmse(magnify_frames(shipped, frames, ALPHA)[1], exact, 16)
-        assert error <= 1.5 * rmse(lagrangian(estimator, frames, ALPHA, "bspline"), exact, 16)
+        assert error <= 1.1 * rmse(lagrangian(estimator, frames, ALPHA, "bspline"), exact, 16)

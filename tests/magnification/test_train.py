@@ -62,8 +62,9 @@ def test_checkpoint_resume_is_bit_exact(tmp_path):
 def test_export_and_load_round_trip(tmp_path):
     model = Magnifier("images", widths=(8, 16))
     path = export_weights(model, tmp_path / "w.pt", metadata={"note": "x"})
-    again = load_model(path)
+    again = load_model(path, resampling="bilinear")  # as trained; load_model's default resamples by B-spline
     assert again.config() == model.config() and again.metadata == {"note": "x"}
+    assert load_model(path).resampling == "bspline"
     for pa, pb in zip(model.parameters(), again.parameters()):
         assert torch.equal(pa, pb)
 

@@ -29,10 +29,10 @@ import xarray as xr
 
 from .. import flow as vflow
 from ..analysis import region_mask
-from ..errors import VibmagError
+from ..errors import OptionValueError, VibmagError
 from .alpha import DEFAULT_TRANSITION, with_region
 from .losses import flow_and_confidence, freeze
-from .model import Magnifier, expand_alpha
+from .model import RESAMPLINGS, Magnifier, expand_alpha
 
 __all__ = [
     "ModelFileError",
@@ -61,11 +61,15 @@ def default_weights_path() -> Path:
     return Path(str(importlib.resources.files("vibmag") / "models" / WEIGHTS_FILE))
 
 
-def load_model(path=None, *, device="cpu") -> Magnifier:
+def load_model(path=None, *, device="cpu", resampling: str = "bspline") -> Magnifier:
     """Load a :class:`Magnifier` from a weights file (default: the shipped one), in eval mode.
 
     Works offline: the default weights ship inside the package. The file's
     metadata (training command, steps, ...) is kept as ``model.metadata``.
+    ``resampling`` sets how the model's warp samples the frame
+    (:class:`Magnifier`): cubic B-spline by default, whatever the weights
+    were trained with (the network's outputs do not depend on it), or
+    ``"bilinear"`` as in training.
 
     Raises
     ------
@@ -74,6 +78,8 @@ def load_model(path=None, *, device="cpu") -> Magnifier:
     ModelFileError
         If the file is corrupt, is not a vibmag magnifier weights file, or its
         tensors do not fit the architecture it names.
+    vibmag.errors.OptionValueError
+        If ``resampling`` is not one of ``"bspline"``, ``"bilinear"``.
 
     Examples
     --------
@@ -84,6 +90,8 @@ def load_model(path=None, *, device="cpu") -> Magnifier:
     >>> sorted(model.metadata)[:2]
     ['command', 'n_params']
     """
+    if resampling not in RESAMPLINGS:
+        raise OptionValueError(f"resampling must be one of {', '.join(RESAMPLINGS)}, got {resampling!r}")
     path = Path(path) if path is not None else default_weights_path()
     if not path.exists():
         raise FileNotFoundError(f"no magnifier weights at {path}")
@@ -91,7 +99,7 @@ def load_model(path=None, *, device="cpu") -> Magnifier:
     if not isinstance(state, dict) or state.get("format") != WEIGHTS_FORMAT:
         raise ModelFileError(f"{path} is not a vibmag magnifier weights file (format {WEIGHTS_FORMAT!r} expected)")
     try:
-        model = Magnifier(**json.loads(state["model_config"]))
+        model = Magnifier(**{**json.loads(state["model_config"]), "resampling": resampling})
         model.load_state_dict(state["state_dict"])
         metadata = json.loads(state.get("metadata", "{}"))
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

