@@ -62,6 +62,8 @@ NOISES = (0.0, 1 / 255, 3 / 255)
 SPEED_SIZES = (256, 512, 1024)
 QUANTISATION_VAR = 1.0 / (12 * 255**2)
 PYIDI_SPACING = 8
+#: Windows (Gaussian sigma, px) whose Cramer-Rao bound the noise-floor table lists: the default's two.
+CRB_WINDOWS = (3.0, 6.0)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -287,18 +289,29 @@ def noise_floor_cases(args, methods: list[Method]) -> list[dict]:
     n_vibration = 8 if args.quick else 64
     border = 17
     inner = np.s_[border:-border, border:-border]
-    scenes = [("still, noise 0.5/255, 12-bit",
-               vibrating_plate((size, size), n_frames=n_frames, modes=[], noise=0.5 / 255, bit_depth=12, seed=1), False)]
-    for amplitude in (0.01, 0.03):
-        scenes.append((f"A = {amplitude:g} px, noise 1/255, 8-bit", plate(size, amplitude, 1 / 255, n_frames), False))
+    def still(noise, bit_depth):
+        return vibrating_plate((size, size), n_frames=n_frames, modes=[], noise=noise, bit_depth=bit_depth, seed=1)
+
     modes = [Mode("23 Hz", 0.3, direction=60.0, shape="bending"), Mode("61 Hz", 0.1, direction=0.0, shape="bending2")]
-    scenes.append(("two modes + drift, noise 1/255, 8-bit (vibration only)",
-                   vibrating_plate((size, size), n_frames=n_vibration, frame_rate="500 Hz", modes=modes,
-                                   drift=(2.0, -1.0), noise=1 / 255, bit_depth=8, seed=1), True))
+
+    def vibrating(noise, bit_depth):
+        return vibrating_plate((size, size), n_frames=n_vibration, frame_rate="500 Hz", modes=modes,
+                               drift=(2.0, -1.0), noise=noise, bit_depth=bit_depth, seed=1)
+
+    # (name, scene(noise, bit_depth), noise, bit depth, vibration only)
+    scenes = [("still, noise 0.5/255, 12-bit", still, 0.5 / 255, 12, False)]
+    for amplitude in (0.01, 0.03):
+        scenes.append((f"A = {amplitude:g} px, noise 1/255, 8-bit",
+                       lambda noise, bit_depth, a=amplitude: plate(size, a, noise, n_frames, bit_depth=bit_depth),
+                       1 / 255, 8, False))
+    scenes.append(("two modes + drift, noise 1/255, 8-bit (vibration only)", vibrating, 1 / 255, 8, True))
     rows = []
-    for name, ds, vibration_only in scenes:
+    for name, scene, noise, bit_depth, vibration_only in scenes:
+        ds = scene(noise, bit_depth)
         truth = ds["true_displacement"].values
         frames = frames_of(ds)
+        clean = scene(0.0, None)["frames"].values[0]  # the same texture, noise-free: the bound's gradients
+        sigma = math.sqrt(noise**2 + 1.0 / (12 * (2**bit_depth - 1) ** 2))
         mean_frame = Frame(np.ascontiguousarray(ds["frames"].values.mean(axis=0).astype(np.float32)),
                            np.rint(ds["frames"].values.mean(axis=0) * 255).astype(np.uint8))
         row = {"scene": name}
@@ -313,6 +326,9 @@ def noise_floor_cases(args, methods: list[Method]) -> list[dict]:
                 if vibration_only:
                     errors = errors - errors.mean(axis=0, keepdims=True)
                 row[method.name + suffix] = float(np.sqrt(np.mean(errors**2)))
+        for window in CRB_WINDOWS:
+            bound = cramer_rao_map(clean, sigma, window)[inner[0], inner[1]]
+            row[f"CRB w={window:g}"] = float(np.sqrt(np.mean(bound**2)))
         rows.append(row)
         print(f"{name}: " + " ".join(f"{k}={v:.4f}" for k, v in row.items() if k != "scene"), flush=True)
     return rows
@@ -352,15 +368,18 @@ def noise_floor_markdown(args, rows: list[dict], command: str, speed_figures: di
              f"Produced by `{command}` on {platform.processor() or platform.machine()}, {args.threads} threads, "
              f"{time.strftime('%Y-%m-%d')} ({_opencv_version()}, {_pyidi_version()}). RMS error in px over frames, "
              f"components and interior pixels of {size}x{size} px plates; scenes and definitions in "
-             "`noise_floor_cases` of `benchmarks/flow_accuracy.py`. `w=` is vibmag's window (Gaussian sigma, px; "
-             "default 3): its effective area 4 pi w^2 is the resolution cost. \"mean ref\": against the mean of the "
-             "frames (`reference=\"mean\"`), its truth the displacement from the mean position.", "",
-             "| scene | " + " | ".join(names) + " | default / best OpenCV |",
-             "|---|" + "---|" * (len(names) + 1)]
+             "`noise_floor_cases` of `benchmarks/flow_accuracy.py`. `vibmag LK` is the default, an adaptive window "
+             "(Gaussian sigma 3 px at motion edges, 6 px where the motion is smooth: docs/flow.md); `w=... fixed` "
+             "one window of that sigma; the effective area 4 pi w^2 is the resolution cost. \"mean ref\": against "
+             "the mean of the frames (`reference=\"mean\"`), its truth the displacement from the mean position. "
+             "`CRB w=`: the Cramer-Rao bound of a window of that sigma with a noise-free reference (RMS over the "
+             "same pixels; with both frames noisy an efficient estimator sits near sqrt(2) times it).", "",
+             "| scene | " + " | ".join(names) + " | default / best OpenCV | default / CRB w=6 |",
+             "|---|" + "---|" * (len(names) + 2)]
     for row in rows:
         best = min(row[n] for n in opencv)
         lines.append(f"| {row['scene']} | " + " | ".join(f"{row[n]:.4f}" for n in names)
-                     + f" | {row['vibmag LK'] / best:.2f} |")
+                     + f" | {row['vibmag LK'] / best:.2f} | {row['vibmag LK'] / row['CRB w=6']:.2f} |")
     still, small, vibration = rows[0], rows[1:-1], rows[-1]
     far = still["vibmag LK"] / still["OpenCV Farneback"]
     small_ratios = [r["vibmag LK"] / min(r[n] for n in opencv) for r in small]
@@ -377,8 +396,13 @@ def noise_floor_markdown(args, rows: list[dict], command: str, speed_figures: di
               *[f"- {name}: " + ", ".join(f"{x:.2f}" for x in _ratios(rows, name, opencv)) for name in names
                 if name.startswith("vibmag")],
               "",
-              "- pyidi (LK, DIC, simplified optical flow) side by side: not measured here "
-              + ("(pyidi not installed)." if "not installed" in _pyidi_version() else "(see the main section)."), ""]
+              "Against the bound: the default's error over the window-6 Cramer-Rao bound is "
+              + ", ".join(f"{r['vibmag LK'] / r['CRB w=6']:.2f}" for r in rows)
+              + " (scenes in table order; sqrt(2) = 1.41 is what two equally noisy frames cost an efficient "
+              "estimator; the vibration-only row removes each pixel's mean error, the reference's share).",
+              "",
+              "- pyidi (LK, DIC, simplified optical flow) side by side, at windows matched to its subsets: "
+              "[pyidi side by side](#pyidi-side-by-side-issue-14) (benchmarks/pyidi_comparison.py).", ""]
     if speed_figures:
         fps = speed_figures["fps"]
         lines += [f"Speed, {speed_figures['size']}x{speed_figures['size']}, default estimator, reference prepared once "
