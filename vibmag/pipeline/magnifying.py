@@ -27,6 +27,13 @@ stays as recorded.
   resampling, then put back).
 * ``"linear"``, ``"phase"``: the classical Eulerian magnifiers with the band
   as their temporal filter.
+
+Where alpha is 1 (outside a region, or where a per-pixel map is 1) the output
+is the input, so a run computes only the box where alpha differs from 1 plus
+:data:`CROP_MARGIN` px of context (issue 14; docs/guide.md, "Regions"): flow,
+gate, features and magnification all run on that crop, and the rest of each
+frame is copied from the recording. The displacement-based methods measure
+again on a larger crop where the magnified motion needs more context.
 """
 
 from __future__ import annotations
@@ -46,10 +53,10 @@ import torch
 import xarray as xr
 
 from .. import __version__
-from ..analysis import band_filter, check_band, region_mask
+from ..analysis import band_filter, check_band, region_bounds, region_mask
 from ..errors import MagnifyError, OverwriteError, VibmagWarning
 from ..flow import get_estimator, warp
-from ..flow.api import iter_displacement
+from ..flow.api import _expand_box, iter_displacement
 from ..flow.evidence import MotionEvidence
 from ..flow.filters import to_luminance
 from ..io import open_recording
@@ -58,13 +65,14 @@ from ..io.outputs import check_output
 from ..magnification import adapt, load_model, magnify_pair
 from ..magnification.alpha import DEFAULT_TRANSITION, alpha_grid, with_region
 from ..magnification.classical import LinearEulerian, RieszPhase, TemporalFilter
+from ..magnification.pyramid import max_levels
 from ..magnification.splat import forward_splat
 from ..progress import Progress, Ticker
 from ..recording import describe_frames, frame_rate_hz, lazy_time_chunks
 from ..streaming import TemporalStore
 from ..units import format_quantity, frequency_hz
 
-__all__ = ["magnify", "METHODS", "MagnifyError", "MotionEvidence", "DEFAULT_TRANSITION", "MEMORY_RESULT_BYTES"]
+__all__ = ["magnify", "METHODS", "MagnifyError", "MotionEvidence", "DEFAULT_TRANSITION", "MEMORY_RESULT_BYTES", "CROP_MARGIN"]
 
 #: The magnification methods, the self-supervised model first (the default).
 METHODS = ("flowmag", "lagrangian", "splat", "linear", "phase")
@@ -72,6 +80,27 @@ METHODS = ("flowmag", "lagrangian", "splat", "linear", "phase")
 MAX_ALPHA = 1e9
 #: Results up to this size (float32 frames) are returned in memory; larger ones need ``output=``.
 MEMORY_RESULT_BYTES = 1 * 2**30
+
+# --- the crop (issue 14): what reaches from outside the box where alpha != 1 into it, measured in
+# tests/test_magnify_region_crop.py and benchmarks/region_crop.py
+#: Context (px) computed around the box where alpha != 1, then discarded, for magnified motion up to _MARGIN_MOTION px
+#: (see _margin_for for more, and _crop_box for what it covers).
+CROP_MARGIN = 32
+#: The largest magnified displacement (px) that CROP_MARGIN serves.
+_MARGIN_MOTION = 8.0
+#: Margin (px) added per doubling of the magnified displacement beyond _MARGIN_MOTION.
+_MARGIN_PER_DOUBLING = 16.0
+#: Crop corners snap to multiples of this (px): the flow pyramid (5 levels, 16 px blocks) and the model's U-Net
+#: (stride 16) then pool the same pixel blocks on the crop as on the whole frame.
+_CROP_ALIGN = 16
+#: Smallest crop side (px, or the frame's side if smaller): Lucas-Kanade's default pyramid (motion up to 24 px) has
+#: all its 5 levels from 128 px on, as on a large frame.
+_CROP_MIN_SIDE = 128
+#: What the cubic B-spline warp reads beyond the magnified motion (px): its 4 x 4 support and the decay of its
+#: interpolation prefilter (|z| ** 8 = 3e-5, z = sqrt(3) - 2).
+_WARP_SUPPORT = 8
+#: Private switch: False computes every run on the whole frame (the tests and benchmarks/region_crop.py compare).
+_CROP = True
 
 
 @dataclass(frozen=True)
@@ -85,6 +114,7 @@ class _Plan:
     n_time: int
     chunk_frames: int
     gate: bool
+    box: tuple[int, int, int, int]  # (y0, x0, y1, x1) px, half-open: where pass 1 computes (the whole frame: no crop)
 
 
 def magnify(
@@ -163,7 +193,24 @@ def magnify(
     xarray.Dataset
         ``frames`` magnified, float32 in [0, 1], same layout, coords and attrs
         as the input's, plus provenance attrs ``alpha``, ``band``, ``region``,
-        ``method``, ``model``, ``reference``, ``adapt_steps``, ``vibmag_version``.
+        ``method``, ``model``, ``reference``, ``adapt_steps``, ``vibmag_version``
+        and ``crop``: the box ``[y0, x0, y1, x1]`` (px, half-open) that was
+        computed, None for the whole frame. Outside it the frames are the
+        input's, exactly.
+
+    Notes
+    -----
+    Only the box where alpha differs from 1 (a region, or a per-pixel map's
+    pixels other than 1) plus :data:`CROP_MARGIN` px of context is computed,
+    aligned to 16 px and at least 128 px a side; displacement-based methods
+    measure again on a larger box where the magnified motion needs one (more
+    than 8 px of it). Inside the region the result matches a whole-frame
+    computation to within 1e-3 in intensity on vibmag.synthetic scenes
+    (tests/test_magnify_region_crop.py; ``"splat"``: all but 0.1 % of the
+    samples, where its z-order flips). The gate is decided on the crop (its
+    noise level and objects are the crop's), and ``motion_evidence`` is 0
+    outside the crop: not measured there, and alpha is 1 there, so it would
+    weight nothing.
 
     Raises
     ------
@@ -186,8 +233,8 @@ def magnify(
     runner, identity = _runner(method, ds, plan, model=model, adapt_steps=adapt_steps, flow_method=flow_method)
     ticker = Ticker(progress, cancel, total=plan.n_time * (2 if plan.band_hz or method in ("flowmag", "lagrangian", "splat") else 1), what="magnification")
     with _FrameSink(ds, workdir) as sink:
-        extra = runner(ds, plan, sink, ticker, workdir)
-        attrs = _provenance(ds, alpha, band, region, method, identity, plan, adapt_steps)
+        extra, computed = runner(ds, plan, sink, ticker, workdir)
+        attrs = _provenance(ds, alpha, band, region, method, identity, plan, adapt_steps, computed)
         return sink.result(attrs, extra, output, overwrite)
 
 
@@ -220,7 +267,122 @@ def _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gat
         if isinstance(transition, bool) or not isinstance(transition, Real) or not (transition == 0 or 1e-3 <= transition < np.inf):
             raise MagnifyError(f"transition must be 0 px (a hard edge) or a width of at least 0.001 px, got {transition!r}")
         alpha_map = with_region(alpha_map, region_mask(ds, region).values > 0.5, transition)
-    return _Plan(alpha_map.astype(np.float32), band_hz, rate, int(reference) % n_time, n_time, int(chunk_frames), bool(gate))
+    alpha_map = alpha_map.astype(np.float32)
+    return _Plan(alpha_map, band_hz, rate, int(reference) % n_time, n_time, int(chunk_frames), bool(gate), _crop_box(alpha_map))
+
+
+def _crop_box(alpha: np.ndarray) -> tuple[int, int, int, int]:
+    """Where a run computes: the box where alpha != 1, grown by :data:`CROP_MARGIN` px, aligned, at least 128 px a side.
+
+    What reaches into the box from outside it sets the margin: the flow, whose
+    Gaussian window (sigma 3 px) spans about 9 * 2**level px at each of its 5
+    pyramid levels, so that a crop edge changes the flow inside a little, an
+    error alpha magnifies with the motion (:func:`_margin_for`); the gate's
+    region growth (4 px) and weight ramp (8 px, DEFAULT_TRANSITION); the model's
+    U-Net (it sees about 90 px, yet given the same flow its output inside the
+    region is the untiled whole frame's to 2e-5 from 16 px of margin on); the
+    classical pyramids' 5-tap kernels (with as many levels as on the whole frame,
+    within 6e-5 at 32 px). The alpha ramp lies inside the region (alpha is
+    exactly 1 outside it) and reaches nothing out. The magnified motion is only
+    known after pass 1: :func:`_box_for_motion` says where it needs more.
+
+    Parameters
+    ----------
+    alpha : numpy.ndarray, shape (H, W)
+        The per-pixel magnification, region and transition applied.
+
+    Returns
+    -------
+    (y0, x0, y1, x1) : tuple of int
+        Half-open box, px; the whole frame when the private switch ``_CROP``
+        is off or alpha is 1 everywhere.
+    """
+    shape = alpha.shape
+    changed = alpha != 1.0
+    if not _CROP or not changed.any():
+        return (0, 0, *shape)
+    box, _ = region_bounds(changed, shape)
+    return _aligned(_expand_box(box, CROP_MARGIN, shape), shape)
+
+
+def _aligned(box: tuple[int, int, int, int], shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``box`` (y0, x0, y1, x1) px grown to corners on multiples of :data:`_CROP_ALIGN` and sides of at least :data:`_CROP_MIN_SIDE`.
+
+    Inside the frame of ``shape`` (H, W); a side the frame has no room for is the frame's.
+    """
+    (y0, y1), (x0, x1) = _span(box[0], box[2], shape[0]), _span(box[1], box[3], shape[1])
+    return y0, x0, y1, x1
+
+
+def _span(start: int, stop: int, size: int) -> tuple[int, int]:
+    """``[start, stop)`` px on an axis of ``size`` px, its ends moved out to multiples of :data:`_CROP_ALIGN` (or the
+    frame's end), then grown about its middle to at least :data:`_CROP_MIN_SIDE` px (or ``size``), inside ``[0, size)``."""
+    step, side = _CROP_ALIGN, min(_CROP_MIN_SIDE, size)
+    low, high = start // step * step, min(size, -(-stop // step) * step)
+    low = max(0, low - max(0, side - (high - low)) // 2 // step * step)
+    high = min(size, max(high, low + side))
+    return min(low, max(0, (high - side) // step * step)), high
+
+
+def _margin_for(reach: float) -> int:
+    """The context (px) around the box where alpha != 1 that magnified motion of up to ``reach`` px needs.
+
+    A crop's edge changes the flow inside it by a small fraction of the motion
+    (on vibmag.synthetic plates about 1.5e-3 of it at 32 px from the edge,
+    halving every 10 to 24 px farther in), and ``alpha - 1`` magnifies that
+    error with the motion: the intensity error is about 7e-5 per px of
+    magnified motion at 32 px. :data:`CROP_MARGIN` keeps it below 6e-4 up to
+    :data:`_MARGIN_MOTION` px; each doubling beyond adds
+    :data:`_MARGIN_PER_DOUBLING` px. The warp also reads (and the splat writes)
+    ``reach`` plus :data:`_WARP_SUPPORT` px away.
+    """
+    grown = CROP_MARGIN + _MARGIN_PER_DOUBLING * np.log2(max(reach / _MARGIN_MOTION, 1.0))
+    return int(np.ceil(max(grown, reach + _WARP_SUPPORT)))
+
+
+def _box_for_motion(plan: _Plan, reach: float) -> tuple[int, int, int, int]:
+    """The box the displacement-based methods need once pass 1 has measured the motion.
+
+    Parameters
+    ----------
+    plan : _Plan
+        Its ``box`` (where pass 1 measured) and ``alpha`` (H, W).
+    reach : float
+        The largest magnified displacement ``|(alpha - 1) B|`` where alpha != 1, px.
+
+    Returns
+    -------
+    (y0, x0, y1, x1) : tuple of int
+        ``plan.box`` where :data:`CROP_MARGIN` serves ``reach``; else its union
+        with the box where alpha != 1 grown by :func:`_margin_for` (the whole
+        frame for a non-finite ``reach``).
+    """
+    shape = plan.alpha.shape
+    if not np.isfinite(reach):
+        return (0, 0, *shape)
+    margin = _margin_for(reach)
+    if plan.box == (0, 0, *shape) or margin <= CROP_MARGIN:
+        return plan.box
+    core, _ = region_bounds(plan.alpha != 1.0, shape)
+    grown = _aligned(_expand_box(core, margin, shape), shape)
+    return (*(min(a, b) for a, b in zip(plan.box[:2], grown[:2])), *(max(a, b) for a, b in zip(plan.box[2:], grown[2:])))
+
+
+def _cropped(ds: xr.Dataset, box: tuple[int, int, int, int]) -> xr.Dataset:
+    """The recording's frames in ``box`` (y0, x0, y1, x1) px, lazily where they are lazy."""
+    return ds[["frames"]].isel(y=slice(box[0], box[2]), x=slice(box[1], box[3]))
+
+
+def _in_box(values: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The (..., h, w) part of (..., H, W) ``values`` in ``box`` (y0, x0, y1, x1) px (a view)."""
+    return values[..., box[0] : box[2], box[1] : box[3]]
+
+
+def _full_frame(values: np.ndarray, box: tuple[int, int, int, int], shape: tuple[int, int]) -> np.ndarray:
+    """(h, w) values on ``box`` (y0, x0, y1, x1) px placed on a frame of ``shape`` (H, W), 0 around them."""
+    out = np.zeros(shape, dtype=values.dtype)
+    _in_box(out, box)[...] = values
+    return out
 
 
 def _check_output(ds, plan: _Plan, output, overwrite: bool) -> None:
@@ -250,7 +412,15 @@ class _FrameSink:
         self.shape = ds["frames"].shape
         self.store = TemporalStore(self.shape[0], int(np.prod(self.shape[1:])), directory=workdir)
 
-    def write(self, start: int, frames: np.ndarray) -> None:
+    def write(self, start: int, frames: np.ndarray, box: tuple[int, int, int, int] | None = None) -> None:
+        """Frames from ``start`` on, (n, h, w[, C]), of the box ``box`` (y0, x0, y1, x1) px (default the whole frame).
+
+        Outside ``box`` each frame is the recording's own (float32), exactly.
+        """
+        if box is not None and tuple(box) != (0, 0, *self.shape[1:3]):
+            whole = np.array(self.ds["frames"].isel(time=slice(start, start + frames.shape[0])).values, dtype=np.float32)
+            whole[:, box[0] : box[2], box[1] : box[3]] = frames  # (n, H, W[, C]): not _in_box, channels come last
+            frames = whole
         self.store.write(start, np.clip(frames, 0.0, 1.0).reshape(frames.shape[0], -1))
 
     def result(self, attrs: dict, extra: dict, output, overwrite: bool) -> xr.Dataset:
@@ -303,7 +473,9 @@ def _to_numpy(frames: torch.Tensor) -> np.ndarray:
 def _runner(method: str, ds, plan: _Plan, *, model, adapt_steps: int, flow_method):
     """The function running ``method``, and a string identifying what did the work."""
     if method in ("linear", "phase"):
-        algorithm = LinearEulerian() if method == "linear" else RieszPhase()
+        # as many pyramid levels as the whole frame has, so a crop's bands are the whole frame's (to the edge effects)
+        levels = max_levels(ds.sizes["y"], ds.sizes["x"])
+        algorithm = LinearEulerian(levels) if method == "linear" else RieszPhase(levels)
         return (lambda *args: _run_classical(algorithm, *args)), repr(algorithm)
     estimator = get_estimator(flow_method)
     if method == "lagrangian":
@@ -315,9 +487,10 @@ def _runner(method: str, ds, plan: _Plan, *, model, adapt_steps: int, flow_metho
     return (lambda *args: _run_displacement(estimator, step, *args)), _model_identity(model, adapt_steps)
 
 
-def _run_classical(algorithm, ds, plan: _Plan, sink: _FrameSink, ticker: Ticker, workdir) -> dict:
-    """Both passes of a classical magnifier, channel by channel; no extra variables."""
-    alpha = torch.from_numpy(plan.alpha)
+def _run_classical(algorithm, ds, plan: _Plan, sink: _FrameSink, ticker: Ticker, workdir) -> tuple[dict, tuple]:
+    """Both passes of a classical magnifier on the plan's box, channel by channel; no extra variables, and that box."""
+    ds = _cropped(ds, plan.box)
+    alpha = torch.from_numpy(np.ascontiguousarray(_in_box(plan.alpha, plan.box)))
     reference = _frames(ds, slice(plan.reference, plan.reference + 1))[0]
     stores = []
     with contextlib.ExitStack() as stack:
@@ -332,9 +505,9 @@ def _run_classical(algorithm, ds, plan: _Plan, sink: _FrameSink, ticker: Ticker,
                 else:
                     change = algorithm.features(frames[:, c], reference[c]) - algorithm.features(reference[c][None], reference[c])
                 out[:, c] = algorithm.apply(frames[:, c], reference[c], change, alpha)
-            sink.write(window.start, _to_numpy(out))
+            sink.write(window.start, _to_numpy(out), plan.box)
             ticker.advance(window.stop - window.start)
-    return {}
+    return {}, plan.box
 
 
 def _classical_features(algorithm, ds, plan: _Plan, reference: torch.Tensor, channel: int, ticker: Ticker, workdir) -> TemporalStore:
@@ -362,61 +535,146 @@ def _band_filter(plan: _Plan) -> TemporalFilter:
 # --- displacement-based methods ------------------------------------------------------------------
 
 
-def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker: Ticker, workdir) -> dict:
-    """Pass 1: displacement of every frame (band-passed on disk); pass 2: ``step`` magnifies each chunk.
+def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker: Ticker, workdir) -> tuple[dict, tuple]:
+    """Pass 1: displacement of every frame on the plan's box (band-passed on disk), measured again on a larger box
+    where the magnified motion needs one (:func:`_box_for_motion`); pass 2: ``step`` magnifies each chunk there.
 
-    Returns the ``motion_evidence`` map (gate) as an extra variable.
+    Returns the ``motion_evidence`` map (gate, on the whole frame, 0 outside the box) as an extra variable, and the box.
     """
-    reference = _frames(ds, slice(plan.reference, plan.reference + 1))
-    ref_luma = to_luminance(reference)
-    height, width = reference.shape[-2:]
-    evidence = MotionEvidence(ref_luma)
-    with TemporalStore(plan.n_time, 2 * height * width, directory=workdir) as store:
-        for part in iter_displacement(ds[["frames"]], estimator, _to_numpy(reference)[0], chunk_frames=plan.chunk_frames,
-                                      batch_frames=plan.chunk_frames, cancel=ticker.cancel):
-            with torch.no_grad():
-                evidence.add(to_luminance(part.frames), part.flow)
-            store.write(part.window.start, part.flow.reshape(part.flow.shape[0], -1).numpy())
-            ticker.advance(part.window.stop - part.window.start)
+    box = plan.box
+    measured = _measure(estimator, ds, plan, box, ticker, workdir)
+    try:
+        needed = _box_for_motion(plan, float(measured.peak.max(initial=0.0)))
+        if needed != box:  # measured again, so the progress total grows by one pass
+            measured.store.close()
+            ticker.total += plan.n_time
+            box = needed
+            measured = _measure(estimator, ds, plan, box, ticker, workdir)
+        alpha = _in_box(plan.alpha, box)
+        _warn_if_too_large(plan, measured.peak, (np.abs(alpha - 1.0) * measured.gate) > 0)
+        _magnify_chunks(step, _cropped(ds, box), plan, alpha, measured, sink, box, ticker)
+    finally:
+        measured.store.close()
+    gate = _full_frame(measured.gate, box, plan.alpha.shape)
+    return {"motion_evidence": (("y", "x"), gate, {"units": "1", "long_name": "weight of alpha - 1 (motion evidence)"})}, box
+
+
+@dataclass
+class _Measured:
+    """What pass 1 leaves for pass 2 on one box of (h, w) px."""
+
+    store: TemporalStore  # (time, 2 * h * w) displacement, px, x then y; band-passed where the plan has a band
+    weights: np.ndarray  # (2, h, w) the gate of each component (x, y), in [0, 1]
+    gate: np.ndarray  # (h, w) float32, the larger of the two: the weight of alpha - 1
+    peak: np.ndarray  # (h, w) px, each pixel's largest magnified displacement (_peak_motion)
+
+
+def _measure(estimator, ds: xr.Dataset, plan: _Plan, box: tuple[int, int, int, int], ticker: Ticker, workdir) -> _Measured:
+    """Pass 1 on ``box`` (y0, x0, y1, x1) px: every frame's displacement on disk, its gate, band-pass and peak.
+
+    Returns
+    -------
+    _Measured
+        On the box's (h, w) grid; the caller closes its store.
+    """
+    height, width = box[2] - box[0], box[3] - box[1]
+    store = TemporalStore(plan.n_time, 2 * height * width, directory=workdir)
+    try:
+        evidence = _track(estimator, _cropped(ds, box), plan, store, ticker)
         weights = evidence.component_weights(transition=DEFAULT_TRANSITION) if plan.gate else np.ones((2, height, width))
-        gate = weights.max(axis=0).astype(np.float32)
-        # each component magnified by 1 + (alpha - 1) * its own weight: alpha carries the larger, the share the rest
-        share = torch.from_numpy(np.divide(weights, gate, out=np.zeros_like(weights), where=gate > 0).astype(np.float32))[None]
-        alpha = torch.from_numpy(1.0 + (plan.alpha - 1.0) * gate)[None, None]
         if plan.band_hz is not None:
             store.filter(_band_filter(plan), cancel=ticker.cancel)
-        _warn_if_too_large(plan, store, weights, (height, width))
-        for window in _chunks(plan):
-            frames = _frames(ds, window)
-            selected = torch.from_numpy(store.read(window.start, window.stop)).view(-1, 2, height, width) * share
-            with torch.no_grad():
-                out = step(reference, frames, selected, alpha)
-            sink.write(window.start, _to_numpy(out))
-            ticker.advance(window.stop - window.start)
-    return {"motion_evidence": (("y", "x"), gate, {"units": "1", "long_name": "weight of alpha - 1 (motion evidence)"})}
+        alpha = _in_box(plan.alpha, box)
+        return _Measured(store, weights, weights.max(axis=0).astype(np.float32), _peak_motion(plan, alpha, store, weights))
+    except BaseException:
+        store.close()
+        raise
 
 
-def _warn_if_too_large(plan: _Plan, store: TemporalStore, weights: np.ndarray, frame_shape: tuple) -> None:
-    """VibmagWarning (after pass 1, before pass 2) where alpha times the measured motion exceeds a quarter of the frame.
+def _track(estimator, ds: xr.Dataset, plan: _Plan, store: TemporalStore, ticker: Ticker) -> MotionEvidence:
+    """Every frame's displacement (n, 2, h, w) px into ``store``, and the evidence that it is real.
 
-    The measured motion is typical, not extreme: the median, over the pixels alpha magnifies, of each pixel's largest
-    magnified displacement (a few ill-measured pixels at edges or in untextured areas must not warn).
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The frames (time, h, w[, channel]) measured: the recording, or its crop.
 
-    ``weights`` (2, H, W): the gate of each displacement component (x, y), so only the motion that will be magnified counts.
+    Returns
+    -------
+    MotionEvidence
+        Accumulated over all frames, on the (h, w) grid of ``ds``.
     """
-    peak = np.zeros(frame_shape)  # each pixel's largest magnified motion, px
-    change = np.abs(plan.alpha - 1.0)
+    reference = _frames(ds, slice(plan.reference, plan.reference + 1))
+    evidence = MotionEvidence(to_luminance(reference))
+    for part in iter_displacement(ds, estimator, _to_numpy(reference)[0], chunk_frames=plan.chunk_frames,
+                                  batch_frames=plan.chunk_frames, cancel=ticker.cancel):
+        with torch.no_grad():
+            evidence.add(to_luminance(part.frames), part.flow)
+        store.write(part.window.start, part.flow.reshape(part.flow.shape[0], -1).numpy())
+        ticker.advance(part.window.stop - part.window.start)
+    return evidence
+
+
+def _magnify_chunks(step, ds: xr.Dataset, plan: _Plan, alpha: np.ndarray, measured: _Measured, sink: _FrameSink,
+                    box: tuple[int, int, int, int], ticker: Ticker) -> None:
+    """Pass 2: ``step`` on each chunk of the frames of ``ds`` (the recording's crop to ``box``), written to ``sink``.
+
+    ``alpha`` (h, w) is the plan's on the box; each displacement component is magnified by
+    ``1 + (alpha - 1) * its own weight``: alpha carries the gate (the larger weight), the share the rest.
+    """
+    height, width = alpha.shape
+    weights, gate = measured.weights, measured.gate
+    share = torch.from_numpy(np.divide(weights, gate, out=np.zeros_like(weights), where=gate > 0).astype(np.float32))[None]
+    gated = torch.from_numpy(1.0 + (alpha - 1.0) * gate)[None, None]
+    reference = _frames(ds, slice(plan.reference, plan.reference + 1))
     for window in _chunks(plan):
-        flow = store.read(window.start, window.stop).reshape(-1, 2, *frame_shape)
+        frames = _frames(ds, window)
+        selected = torch.from_numpy(measured.store.read(window.start, window.stop)).view(-1, 2, height, width) * share
+        with torch.no_grad():
+            out = step(reference, frames, selected, gated)
+        sink.write(window.start, _to_numpy(out), box)
+        ticker.advance(window.stop - window.start)
+
+
+def _peak_motion(plan: _Plan, alpha: np.ndarray, store: TemporalStore, weights: np.ndarray) -> np.ndarray:
+    """Each pixel's largest magnified displacement over the recording, (h, w) px.
+
+    Parameters
+    ----------
+    alpha : numpy.ndarray, shape (h, w)
+        Magnification on the store's grid.
+    store : TemporalStore
+        The (band-passed) displacement, (time, 2 * h * w) px, x then y.
+    weights : numpy.ndarray, shape (2, h, w)
+        The gate of each displacement component (x, y), so only the motion that will be magnified counts.
+
+    Returns
+    -------
+    numpy.ndarray, shape (h, w)
+        ``max_t |(alpha - 1) * weights * B_t|``, px (0 where alpha is 1).
+    """
+    peak = np.zeros(alpha.shape)
+    change = np.abs(alpha - 1.0)
+    for window in _chunks(plan):
+        flow = store.read(window.start, window.stop).reshape(-1, 2, *alpha.shape)
         applied = np.hypot(flow[:, 0] * weights[0], flow[:, 1] * weights[1]) * change
         peak = np.fmax(peak, np.nanmax(applied, axis=0, initial=0.0))
-    # typical, not extreme: the median over the magnified pixels, so a few ill-measured pixels do not warn
-    magnified_pixels = peak[(change * weights.max(axis=0)) > 0]
-    magnified = float(np.median(magnified_pixels)) if magnified_pixels.size else 0.0
-    limit = min(frame_shape) / 4
-    if magnified > limit:
+    return peak
+
+
+def _warn_if_too_large(plan: _Plan, peak: np.ndarray, magnified: np.ndarray) -> None:
+    """VibmagWarning (after pass 1, before pass 2) where alpha times the measured motion exceeds a quarter of the frame.
+
+    The measured motion is typical, not extreme: the median, over the pixels alpha magnifies (``magnified``, bool),
+    of each pixel's largest magnified displacement ``peak`` (px; both on the computed box's grid), so a few
+    ill-measured pixels at edges or in untextured areas do not warn. The frame is the whole recording's.
+    """
+    magnified_pixels = peak[magnified]
+    typical = float(np.median(magnified_pixels)) if magnified_pixels.size else 0.0
+    limit = min(plan.alpha.shape) / 4
+    if typical > limit:
         warnings.warn(
-            f"alpha {float(plan.alpha.max()):g} times the measured motion moves the image by {magnified:.3g} px (median over the "
+            f"alpha {float(plan.alpha.max()):g} times the measured motion moves the image by {typical:.3g} px (median over the "
             f"magnified pixels of each one's largest motion), more than a "
             f"quarter of the frame ({limit:g} px); the magnified frames will be mostly artefacts: lower alpha, or pick a band",
             VibmagWarning, stacklevel=4,
@@ -461,8 +719,8 @@ def _model_identity(model, adapt_steps: int) -> str:
     return base + (f", adapted {adapt_steps} steps" if adapt_steps else "")
 
 
-def _provenance(ds, alpha, band, region, method, identity, plan: _Plan, adapt_steps) -> dict:
-    """Attrs recording what was done, as plain values (JSON-able)."""
+def _provenance(ds, alpha, band, region, method, identity, plan: _Plan, adapt_steps, computed: tuple) -> dict:
+    """Attrs recording what was done, as plain values (JSON-able); ``computed`` is the (y0, x0, y1, x1) box computed, px."""
     scalar = np.ndim(alpha.values if isinstance(alpha, xr.DataArray) else alpha) == 0
     return {
         "alpha": float(alpha) if scalar else "per-pixel map",
@@ -474,6 +732,7 @@ def _provenance(ds, alpha, band, region, method, identity, plan: _Plan, adapt_st
         "reference": plan.reference,
         "adapt_steps": int(adapt_steps),
         "vibmag_version": __version__,
+        "crop": None if tuple(computed) == (0, 0, *plan.alpha.shape) else [int(v) for v in computed],
     }
 
 
