@@ -43,7 +43,7 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -m slow
 
-# The benchmarks of docs/benchmarks.md, in one run. pyidi (a comparison in the flow benchmark) is installed
+# The benchmarks of docs/benchmarks.md, in one run. pyidi (compared in the flow and pyidi benchmarks) is installed
 # without its own dependencies: it asks for opencv-contrib-python, which clashes with the headless OpenCV here.
 bench: setup
 	$(PY) -m pip install --quiet --no-deps pyidi==1.4.0 atpbar cine-handler mantichora==0.9.7
@@ -51,6 +51,7 @@ bench: setup
 	$(PY) -m pip install --quiet --no-deps eulerian-magnification==0.22
 	$(PY) benchmarks/open_large.py --size-gb 20
 	$(PY) benchmarks/flow_accuracy.py
+	$(PY) benchmarks/pyidi_comparison.py
 	$(PY) benchmarks/classical_baselines.py
 	$(PY) benchmarks/magnification_quality.py --images-weights vibmag/models/flowmag_images.pt \
 		--training-logs docs/training/flowmag_log.csv docs/training/flowmag_images_log.csv
