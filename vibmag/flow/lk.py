@@ -33,6 +33,12 @@ pre-smoothed (lower interpolation bias on sharp speckle), and pixels warped
 out of the frame are left out of the window sums. Large motions are reached
 through a Gaussian pyramid.
 
+Window choice: with ``max_window`` (default 6 px) the finest level is also
+fitted with the wider window, from the same start, and per pixel the wide fit
+is kept where the two agree within their predicted noise, the ``window`` fit
+where they do not (:func:`_choose_window`): the noise of the wide window on
+smooth motion, the resolution of the narrow one at motion edges.
+
 Convention
 ----------
 flow (N, 2, H, W), x first, px, with ``moving(p + flow(p)) = ref(p)``.
