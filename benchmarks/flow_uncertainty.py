@@ -12,7 +12,7 @@ Run from the repository root::
 
     python benchmarks/flow_uncertainty.py            # writes docs/images/flow_uncertainty.png, prints the table
     python benchmarks/flow_uncertainty.py --quick    # fewer cases, prints only
-    python benchmarks/flow_uncertainty.py --max-window none   # the single-window estimator, prints only
+    python benchmarks/flow_uncertainty.py --max-window 6      # the adaptive window, prints only
 
 Setup: 96 x 96 px plates, 12 frames at 1 kHz, one bending mode of 0.4 px at 60
 degrees from +x (83 Hz), float frames (``--bit-depth 8`` to quantise), frame 0
@@ -42,7 +42,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bit-depth", type=int, default=None, help="quantise the frames to this many bits")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--max-window", default="default",
-                        help="the estimator's max_window (px, or 'none' for the single 3 px window); default its own")
+                        help="the estimator's max_window (px, e.g. 6 for the adaptive window, or 'none'); default its own")
     return parser
 
 

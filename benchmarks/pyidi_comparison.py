@@ -243,7 +243,9 @@ def measure(args) -> dict:
                  pyidi_spec("pyidi DIC (IC-GN, affine)", subset, "DIC", points, workdir, roi_size=(SUBSET, SUBSET))]
         specs += [pyidi_spec(f"pyidi SOF subset {s}", f"{s}x{s} px box filter", "SOF", points, workdir, subset_size=s)
                   for s in args.sof_subsets]
-        specs += [vibmag_spec("vibmag default", "adaptive Gaussian, sigma 3 to 6 px", points, (3.0, 6.0)),
+        specs += [vibmag_spec("vibmag default", "Gaussian sigma 3 px", points, (3.0,)),
+                  vibmag_spec("vibmag max_window=6", "adaptive Gaussian, sigma 3 to 6 px", points, (3.0, 6.0),
+                              max_window=6.0),
                   vibmag_spec(f"vibmag w={MATCHED_WINDOW:g}",
                               f"Gaussian sigma {MATCHED_WINDOW:g} px (area 4 pi sigma^2 = "
                               f"{4 * math.pi * MATCHED_WINDOW**2:.0f} px^2; a 31 px subset's: 961)",
