@@ -139,7 +139,8 @@ class _WindowStatistics:
     structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # window-averaged (xx, xy, yy) = A
     noise_structure: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # B of the covariance
     undamped_inverse: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # A^-1 with a 1e-6 trace floor
-    unit_sd: torch.Tensor  # (N, 2, h, w): sqrt of diag((A + lam I)^-1 B (A + lam I)^-1), px per unit noise sd
+    unit_sd: torch.Tensor | None  # (N, 2, h, w): sqrt of diag((A + lam I)^-1 B (A + lam I)^-1), px per unit noise sd;
+    # None unless adaptive (only the window choice reads it)
 
 
 @dataclass(frozen=True)
@@ -216,13 +217,16 @@ class LucasKanade(nn.Module):
         height, width = ref.shape[-2:]
         n_levels = opts.levels or pyramid_levels(height, width, max_motion=opts.max_motion)
         frame = pad_to_multiple(to_luminance(ref), 2 ** (n_levels - 1))
-        levels = []
+        levels, structures = [], []
         for level, image in enumerate(_smoothed_pyramid(frame, opts.presmooth, n_levels)):
             extent = (height / 2**level, width / 2**level)
             inside = _inside_mask(image, extent)
             grad_x, grad_y = spline_gradient(bspline_coefficients(image))
-            levels.append(_reference_level(image, grad_x * inside, grad_y * inside, extent, opts.window, opts.damping))
-        fine = _window_statistics(levels[0], opts.window, opts)
+            terms, structure = _reference_level(image, grad_x * inside, grad_y * inside, extent, opts.window,
+                                                opts.damping)
+            levels.append(terms)
+            structures.append(structure)
+        fine = _window_statistics(levels[0], opts.window, opts, structure=structures[0])
         wide = _window_statistics(levels[0], opts.max_window, opts) if opts.adaptive else None
         return PreparedReference(
             frame=frame,
@@ -377,12 +381,13 @@ def _covariance(statistics: _WindowStatistics, residual: torch.Tensor, presmooth
     return torch.cat(covariance, 1)
 
 
-def _reference_level(image, grad_x, grad_y, extent, window: float, damping_fraction: float) -> _ReferenceLevel:
-    """A pyramid level's terms of (2) for a Gaussian window of sigma ``window`` px."""
+def _reference_level(image, grad_x, grad_y, extent, window: float, damping_fraction: float):
+    """A pyramid level's terms of (2) for a Gaussian window of sigma ``window`` px, and its structure tensor A."""
     xx, xy, yy = _structure_tensor(grad_x, grad_y, window)
     damping = (damping_fraction * (xx + yy).mean(dim=(2, 3), keepdim=True)).clamp_min(_MIN_DAMPING)
-    return _ReferenceLevel(image=image, grad_x=grad_x, grad_y=grad_y, inverse=_inverse_2x2(xx, xy, yy, damping),
-                           damping=damping, extent=extent)
+    level = _ReferenceLevel(image=image, grad_x=grad_x, grad_y=grad_y, inverse=_inverse_2x2(xx, xy, yy, damping),
+                            damping=damping, extent=extent)
+    return level, (xx, xy, yy)
 
 
 def _structure_tensor(grad_x, grad_y, window: float):
@@ -391,17 +396,27 @@ def _structure_tensor(grad_x, grad_y, window: float):
     return tuple(_window(products, window).split(1, dim=1))
 
 
-def _window_statistics(fine_level: _ReferenceLevel, window: float, opts: LucasKanadeOptions) -> _WindowStatistics:
-    """The finest level's uncertainty terms for a window of sigma ``window`` px (the damping stays the level's)."""
-    xx, xy, yy = _structure_tensor(fine_level.grad_x, fine_level.grad_y, window)
-    level = replace(fine_level, inverse=_inverse_2x2(xx, xy, yy, fine_level.damping))
+def _window_statistics(fine_level: _ReferenceLevel, window: float, opts: LucasKanadeOptions, *,
+                       structure=None) -> _WindowStatistics:
+    """The finest level's uncertainty terms for a window of sigma ``window`` px (the damping stays the level's).
+
+    ``structure``: the level's own A when ``window`` is the one ``fine_level`` was built with (reused, as is
+    its inverse); otherwise A is computed for ``window``. ``unit_sd`` (the window choice's) only when adaptive.
+    """
+    if structure is None:
+        xx, xy, yy = _structure_tensor(fine_level.grad_x, fine_level.grad_y, window)
+        level = replace(fine_level, inverse=_inverse_2x2(xx, xy, yy, fine_level.damping))
+    else:
+        (xx, xy, yy), level = structure, fine_level
     noise_structure = _noise_structure(fine_level.grad_x, fine_level.grad_y, window, opts.presmooth)
     # the covariance takes A itself: the damping steers an unobservable direction towards the
     # current estimate, step after step, and would hide that it is unobservable (the aperture problem)
     undamped = _inverse_2x2(xx, xy, yy, (fine_level.damping * _UNDAMPED_FRACTION).clamp_min(_MIN_DAMPING))
-    with torch.no_grad():
-        unit = displacement_covariance(level.inverse, noise_structure, torch.ones(()), noise_gain=1.0)
-        unit_sd = torch.cat((unit[0], unit[2]), 1).clamp_min(0.0).sqrt()
+    unit_sd = None
+    if opts.adaptive:
+        with torch.no_grad():
+            unit = displacement_covariance(level.inverse, noise_structure, torch.ones(()), noise_gain=1.0)
+            unit_sd = torch.cat((unit[0], unit[2]), 1).clamp_min(0.0).sqrt()
     return _WindowStatistics(window=window, level=level, structure=(xx, xy, yy), noise_structure=noise_structure,
                              undamped_inverse=undamped, unit_sd=unit_sd)
 
