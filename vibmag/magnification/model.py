@@ -277,8 +277,17 @@ class Magnifier(nn.Module):
             raise ValueError(f"it must be shaped (N, C, H, W), got {tuple(it.shape)}")
         if i0.dim() != 4 or i0.shape[1:] != it.shape[1:] or i0.shape[0] not in (1, it.shape[0]):
             raise ValueError(f"i0 must be shaped (1 or N, C, H, W) like it {tuple(it.shape)}, got {tuple(i0.shape)}")
+        alpha = expand_alpha(alpha, it.shape[0], *it.shape[-2:], it)
+        field, residual = self.predict(i0, it, alpha, flow=flow, confidence=confidence)
+        return self.render(it, alpha, field, residual)
+
+    def predict(self, i0: torch.Tensor, it: torch.Tensor, alpha: torch.Tensor, *, flow=None, confidence=None):
+        """The network's ``(D, R)``: the field D (N, 2, H, W) in px of input motion and the residual R (N, 1, H, W).
+
+        ``alpha`` is (N, 1, H, W) (see :func:`expand_alpha`); other arguments as :meth:`forward`'s.
+        The magnified frame is :meth:`render` of them.
+        """
         n, _, h, w = it.shape
-        alpha = expand_alpha(alpha, n, h, w, it)
         if self.uses_flow:
             if flow is None:
                 raise ValueError("the flow-conditioned Magnifier needs flow=F(I0, It) (N, 2, H, W)")
@@ -304,8 +313,14 @@ class Magnifier(nn.Module):
         field = F.interpolate(out[:, :2], scale_factor=2, mode="bilinear", align_corners=False)[..., :h, :w] / _FLOW_SCALE
         if self.uses_flow:
             field = field + flow
-        residual = 0.1 * F.pixel_shuffle(out[:, 2:6], 2)[..., :h, :w]
-        # J(q) = It(q - (alpha - 1) D(q)) + (1 - 1/alpha) R(q): exactly It where alpha == 1
+        return field, 0.1 * F.pixel_shuffle(out[:, 2:6], 2)[..., :h, :w]
+
+    def render(self, it: torch.Tensor, alpha: torch.Tensor, field: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """J(q) = base(It, (alpha - 1) D) + (1 - 1/alpha) R, (N, C, H, W): exactly It where alpha == 1.
+
+        The base is the backward warp It(q - (alpha - 1) D(q)) or, for ``base="splat"``, the z-ordered forward
+        splat of It by (alpha - 1) D with the backward warp filling its holes.
+        """
         shift = (alpha - 1.0) * field
         magnified = warp(it, -shift, self.resampling)
         if self.base == "splat":

@@ -34,6 +34,7 @@ from .data import Augment, PairPool, PoolConfig, build_pool
 from .infer import WEIGHTS_FORMAT, ModelFileError, load_tensors, resolve_flow
 from .losses import FlowMagLoss, flow_and_confidence
 from .model import Magnifier
+from .targets import TargetConfig, TargetPool, build_target_pool, flow_target_loss
 
 __all__ = [
     "get_args_parser",
@@ -41,6 +42,9 @@ __all__ = [
     "train_step",
     "train_one_epoch",
     "evaluate",
+    "train_target_step",
+    "evaluate_targets",
+    "truth_error",
     "save_checkpoint",
     "load_checkpoint",
     "export_weights",
@@ -128,6 +132,73 @@ def evaluate(model: Magnifier, loss_fn: FlowMagLoss, pool: PairPool, augment: Au
     return {k: v / max(count, 1) for k, v in totals.items()}
 
 
+def train_target_step(model: Magnifier, optimizer: torch.optim.Optimizer, batch, *, beta: float = 0.5) -> float:
+    """One step of the ``independent-flow`` objective on a :meth:`TargetPool.batch`; returns the loss (px)."""
+    model.train()
+    i0, it, flow, confidence, target, alpha = batch
+    field, _ = model.predict(i0, it, alpha.expand(-1, 1, *it.shape[-2:]), flow=flow, confidence=confidence)
+    loss = flow_target_loss(field, target, beta=beta)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # the targets' rare outliers must not throw the weights
+    optimizer.step()
+    return float(loss.detach())
+
+
+@torch.no_grad()
+def evaluate_targets(model: Magnifier, pool: TargetPool, *, batch_size: int = 8, crop: int = 96, beta: float = 0.5, seed: int = 0, device="cpu") -> dict:
+    """``{"loss": mean held-out loss}`` over a :class:`TargetPool` (fixed crops and alphas)."""
+    model.eval()
+    total, count = 0.0, 0
+    for batch in pool.fixed(batch_size, crop=crop, seed=seed):
+        i0, it, flow, confidence, target, alpha = (x.to(device) for x in batch)
+        field, _ = model.predict(i0, it, alpha.expand(-1, 1, *it.shape[-2:]), flow=flow, confidence=confidence)
+        total += float(flow_target_loss(field, target, beta=beta)) * len(i0)
+        count += len(i0)
+    return {"loss": total / max(count, 1)}
+
+
+@torch.no_grad()
+def truth_error(model: Magnifier, estimator, scenes: list, *, border: int = 12) -> float:
+    """Mean absolute error (intensity) of the model's output against the exact, noise-free magnified renders.
+
+    ``scenes``: ``(i0, it, alpha, exact)`` tuples of (1, 1, S, S) tensors and a float, made by
+    :func:`truth_scenes`. Never used for training: it is how a run shows its loss and the truth fall together.
+    """
+    from .infer import magnify_pair
+
+    model.eval()
+    errors = []
+    for i0, it, alpha, exact in scenes:
+        out = magnify_pair(model, i0, it, alpha, estimator=estimator).clamp(0, 1)
+        errors.append(float((out - exact)[..., border:-border, border:-border].abs().mean()))
+    return float(np.mean(errors))
+
+
+def truth_scenes(n: int, *, size: int = 128, seed: int = 0) -> list:
+    """``n`` held-out object scenes (seed stream apart from training) with exact magnified renders.
+
+    Object motion log-uniform 0.1-1 px, the magnified motion 5 or 10 px, noise 0 or 0.01 on the input pair,
+    in turn. Returns ``(i0, it, alpha, exact)`` tuples of (1, 1, S, S) float32 tensors and a float.
+    """
+    from ..synthetic import object_scene, render_magnified
+
+    scenes = []
+    for k in range(n):
+        rng = np.random.default_rng([seed, 31, k])
+        m = float(np.exp(rng.uniform(np.log(0.1), 0.0)))
+        motion = [(m * s * np.cos(a), m * s * np.sin(a)) for a, s in zip(rng.uniform(0, 2 * np.pi, 4), rng.uniform(0.6, 1.0, 4))]
+        ds = object_scene((size, size), n_objects=4, motion=motion, seed=int(rng.integers(2**31)), supersample=2)
+        alpha = (5.0, 10.0)[k % 2] / m
+        noise = (0.0, 0.01)[(k // 2) % 2]
+        frames = ds["frames"].values.astype(np.float32)
+        if noise:
+            frames = np.clip(frames + noise * rng.standard_normal(frames.shape).astype(np.float32), 0, 1)
+        exact = render_magnified(ds, alpha)["frames"].values[1].astype(np.float32)
+        scenes.append((*(torch.from_numpy(f)[None, None] for f in (frames[0], frames[1])), alpha, torch.from_numpy(exact)[None, None]))
+    return scenes
+
+
 # --------------------------------------------------------------------------- checkpoints
 
 
@@ -181,7 +252,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     """Options of ``vibmag train``."""
     p = argparse.ArgumentParser(prog="vibmag train", description="Train the self-supervised motion magnifier (METHOD.md section 1).", add_help=add_help)
     p.add_argument("--output-dir", required=True, help="folder for checkpoint.pt, log.csv, config.json and weights")
+    p.add_argument("--objective", choices=["paper", "independent-flow"], default="paper",
+                   help="'paper': L_mag + L_color against the input pair itself; 'independent-flow': the field against the mean "
+                        "edge-aware flow of independently noised copies (vibmag.magnification.targets; the shipped model)")
     p.add_argument("--variant", choices=["flow", "images"], default="flow", help="generator inputs: frozen flow + images (default) or images only (the paper's)")
+    p.add_argument("--base", choices=["warp", "splat"], default="warp", help="how the field moves It: backward warp, or z-ordered forward splat")
+    p.add_argument("--copies", type=int, default=4, help="independently noised copies averaged into the target (independent-flow)")
+    p.add_argument("--target-sigma", type=float, default=2.0, help="edge-aware Lucas-Kanade window of the target, px (independent-flow)")
+    p.add_argument("--same-noise", action="store_true", help="the control: the target from the input copy itself (independent-flow)")
+    p.add_argument("--huber-beta", type=float, default=0.5, help="px below which the independent-flow loss is quadratic")
+    p.add_argument("--truth-scenes", type=int, default=0, help="held-out scenes with exact magnified renders scored at every evaluation (logged, never trained on)")
     p.add_argument("--widths", default="16,32,64,96", help="U-Net channel widths per level")
     p.add_argument("--flow-smoothing", type=float, default=1.5, help="sigma (px) of the confidence-weighted smoothing of the input flow (flow variant)")
     p.add_argument("--steps", type=int, default=4000, help="total optimiser steps (a resumed run continues up to this)")
@@ -219,7 +299,7 @@ def _pool_config(args) -> PoolConfig:
 def _write_log(path: Path, rows: list[dict]) -> None:
     new = not path.exists()
     with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["step", "split", "loss", "mag", "color", "seconds"])
+        writer = csv.DictWriter(fh, fieldnames=["step", "split", "loss", "mag", "color", "truth_error", "seconds"])
         if new:
             writer.writeheader()
         for row in rows:
@@ -259,6 +339,55 @@ def check_pool_cache(path) -> None:
                              "delete it or pass another --pool-cache") from None
 
 
+def _paper_objective(args, pool: PairPool, loss_fn: FlowMagLoss, device):
+    """``(run_epoch, validate)`` for the paper's losses on augmented pairs of ``pool``."""
+    train_pool, val_pool = pool.split(min(args.val_pairs, len(pool) // 4), seed=args.seed)
+    augment = Augment(crop=args.crop, alpha_range=(1.0, args.alpha_max), noise_prob=args.noise_prob)
+
+    def run_epoch(model, optimizer, step, n, rows, deadline):
+        return train_one_epoch(model, loss_fn, optimizer, train_pool, augment, start_step=step, steps=n, batch_size=args.batch_size,
+                               seed=args.seed, device=device, log_rows=rows, print_every=args.print_every, deadline=deadline)
+
+    def validate(model):
+        return evaluate(model, loss_fn, val_pool, augment, batch_size=args.batch_size, seed=args.seed, device=device)
+
+    return run_epoch, validate
+
+
+def _target_objective(args, pool: PairPool, estimator, out: Path, device):
+    """``(run_epoch, validate)`` for the independent-flow objective (:mod:`vibmag.magnification.targets`)."""
+    config = TargetConfig(copies=args.copies, noise_prob=args.noise_prob, sigma=args.target_sigma, same_noise=args.same_noise, seed=args.seed)
+    cache = out / f"targets-{_pool_config(args).key()}-{config.key()}.npz"
+    if cache.exists():
+        targets = TargetPool.load(cache)
+    else:
+        t0 = time.time()
+        targets = build_target_pool(pool, estimator, config)
+        targets.save(cache)
+        log.info("targets for %d pairs (%d copies each, %.0f s)", len(targets), config.copies, time.time() - t0)
+    train_pool, val_pool = targets.split(min(args.val_pairs, len(targets) // 4), seed=args.seed)
+    alpha_range = (1.0, args.alpha_max)
+
+    def run_epoch(model, optimizer, step, n, rows, deadline):
+        t0 = time.perf_counter()
+        for k in range(step, step + n):
+            if deadline is not None and time.time() >= deadline:
+                return k
+            batch = tuple(x.to(device) for x in train_pool.batch(k, args.batch_size, crop=args.crop, alpha_range=alpha_range, seed=args.seed))
+            loss = train_target_step(model, optimizer, batch, beta=args.huber_beta)
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss} at step {k}")
+            rows.append({"step": k + 1, "split": "train", "loss": loss})
+            if args.print_every and (k + 1) % args.print_every == 0:
+                log.info("step %d  loss %.5f px  (%.2f steps/s)", k + 1, loss, (k + 1 - step) / (time.perf_counter() - t0))
+        return step + n
+
+    def validate(model):
+        return evaluate_targets(model, val_pool, batch_size=args.batch_size, crop=args.crop, beta=args.huber_beta, seed=args.seed, device=device)
+
+    return run_epoch, validate
+
+
 def main(argv=None) -> int:
     """Run ``vibmag train`` with ``argv`` (a list of strings, or an argparse Namespace)."""
     args = argv if isinstance(argv, argparse.Namespace) else get_args_parser().parse_args(argv)
@@ -281,9 +410,10 @@ def main(argv=None) -> int:
     t_pool = time.time()
     pool = build_pool(pool_cfg, estimator=estimator, cache=cache)
     log.info("training pairs: %d %s (%.0f s)", len(pool), pool.counts, time.time() - t_pool)
-    train_pool, val_pool = pool.split(min(args.val_pairs, len(pool) // 4), seed=args.seed)
-    augment = Augment(crop=args.crop, alpha_range=(1.0, args.alpha_max), noise_prob=args.noise_prob)
-    val_augment = Augment(crop=args.crop, alpha_range=(1.0, args.alpha_max), noise_prob=args.noise_prob)
+    if args.objective == "independent-flow":
+        run_epoch, validate = _target_objective(args, pool, estimator, out, device)
+    else:
+        run_epoch, validate = _paper_objective(args, pool, loss_fn, device)
 
     if resumed is not None:
         model, opt_state, step, saved = resumed
@@ -295,34 +425,38 @@ def main(argv=None) -> int:
         widths = tuple(int(w) for w in str(args.widths).split(","))
         with torch.random.fork_rng():  # seeded initialisation without touching the global generator
             torch.manual_seed(args.seed)
-            model = Magnifier(args.variant, widths=widths, max_alpha=args.alpha_max, flow_smoothing=args.flow_smoothing).to(device)
+            model = Magnifier(args.variant, widths=widths, max_alpha=args.alpha_max, flow_smoothing=args.flow_smoothing, base=args.base).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
         step = 0
     (out / "config.json").write_text(json.dumps({**config, "pool_config": asdict(pool_cfg)}, indent=2))
     n_params = sum(p.numel() for p in model.parameters())
     log.info("Magnifier %s: %d parameters, device %s, %d threads", model.config(), n_params, device, torch.get_num_threads())
+    truth = truth_scenes(args.truth_scenes, seed=args.seed) if args.truth_scenes else []
+
+    def evaluation(step: int, elapsed: float) -> dict:
+        metrics = validate(model)
+        if truth:
+            metrics["truth_error"] = truth_error(model, estimator, truth)
+        return {"step": step, "split": "val", **metrics, "seconds": round(elapsed, 1)}
 
     deadline = time.time() + args.time_limit if args.time_limit else None
     log_path = out / "log.csv"
     rows: list[dict] = []
     started = time.time()
     if step == 0:
-        metrics = evaluate(model, loss_fn, val_pool, val_augment, batch_size=args.batch_size, seed=args.seed, device=device)
-        rows.append({"step": 0, "split": "val", **metrics, "seconds": 0.0})
+        rows.append(evaluation(0, 0.0))
         _write_log(log_path, rows)
     while step < args.steps:
         n = min(args.epoch_steps, args.steps - step)
-        reached = train_one_epoch(model, loss_fn, optimizer, train_pool, augment, start_step=step, steps=n, batch_size=args.batch_size,
-                                  seed=args.seed, device=device, log_rows=rows, print_every=args.print_every, deadline=deadline)
+        reached = run_epoch(model, optimizer, step, n, rows, deadline)
         elapsed = time.time() - started
         for row in rows:
             row["seconds"] = round(elapsed, 1)
         step = reached
-        metrics = evaluate(model, loss_fn, val_pool, val_augment, batch_size=args.batch_size, seed=args.seed, device=device)
-        rows.append({"step": step, "split": "val", **metrics, "seconds": round(elapsed, 1)})
+        rows.append(evaluation(step, elapsed))
+        log.info("step %d  held-out %s  (%.0f s)", step, {k: round(v, 5) for k, v in rows[-1].items() if k in ("loss", "mag", "color", "truth_error")}, elapsed)
         _write_log(log_path, rows)
         save_checkpoint(out / "checkpoint.pt", model, optimizer, step, config)
-        log.info("step %d  val loss %.4f  mag %.4f px  color %.5f  (%.0f s)", step, metrics["loss"], metrics["mag"], metrics["color"], elapsed)
         if deadline is not None and time.time() >= deadline:
             log.info("time limit reached at step %d", step)
             break
