@@ -20,12 +20,13 @@ from vibmag.synthetic import Mode, object_scene, render_magnified, vibrating_pla
 #: for flowmag, lagrangian, splat and linear, 8.6e-4 for phase (below).
 TOLERANCE = 1e-3
 #: Methods that decide at a threshold, so that a tiny change anywhere can move a few samples by much more: the forward
-#: splat (which of two landing pixels is in front: a flow changed by 1e-4 px flips a few samples by their contrast)
+#: splat (which of two landing pixels is in front: a flow changed by 1e-4 px flips a few samples by their contrast;
+#: also the base of the shipped flowmag model)
 #: and the phase method (its exact Riesz transform reads the whole crop, and the phase is ill-defined where a band's
 #: amplitude vanishes: its largest difference stays near 1e-3 whatever the margin, its RMS is 1e-4). For them, this
 #: quantile of |cropped - whole frame| is held to TOLERANCE instead of the maximum.
 QUANTILE = 0.999
-THRESHOLDED = ("splat", "phase")
+THRESHOLDED = ("splat", "flowmag", "phase")
 BAND = ("20 Hz", "60 Hz")
 SIZE = 160
 REGION = (56, 56, 104, 104)  # a 48 px box in the middle of a 160 px frame

@@ -103,8 +103,9 @@ def test_alpha_beyond_trained_range_applies_repeatedly(estimator):
         # 64 px tiles overlapping by 16 px in both directions (corners too), smaller than the U-Net's context:
         # differences everywhere. Measured with bilinear resampling: max 2.8e-2 / 6.2e-2, mean 2.1e-4 / 2.8e-4,
         # error x1.029 / x1.008; with load_model's B-spline resampling the plate's whole-frame error is 7x lower,
-        # so the tile edges weigh more: x1.15 on the plate.
-        ((128, 128), 64, 16, 0.1, 1e-3, 1.2),
+        # so the tile edges weigh more: x1.15 on the plate; with the splat-based model trained for issue 13
+        # (its correction sees less context in a 64 px tile): x1.21 on the plate.
+        ((128, 128), 64, 16, 0.1, 1e-3, 1.3),
     ],
 )
 def test_tiled_inference_agrees_with_untiled(monkeypatch, estimator, shape, tile, overlap, max_diff, mean_diff, max_cost):

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from vibmag.flow.warp import warp
-from vibmag.magnification import load_model, magnify_frames
+from vibmag.magnification import Magnifier, load_model, magnify_frames
 from vibmag.magnification.losses import flow_only
 from vibmag.synthetic import Mode, object_scene, render_magnified, vibrating_plate
 
@@ -137,12 +137,31 @@ def test_plate_motion_matches_the_exact_render(shipped, estimator, noise, max_sh
         assert error <= 1.02 * rmse(lagrangian(estimator, frames, ALPHA, "bilinear"), exact, 16), (amplitude, error)
 
 
-def test_plate_image_error_level_with_the_bspline_warp(shipped, estimator):
-    """Noise-free speckle: load_model's B-spline resampling keeps flowmag level with the B-spline Lagrangian warp
-    (measured 0.89-1.00 of its error; with the training's bilinear resampling it was 5.9-9.4x)."""
+def test_plate_image_error_on_noise_free_speckle_stays_below_a_grey_level(shipped, estimator):
+    """Noise-free speckle, where there is nothing to denoise: the learned correction costs a little.
+
+    The untrained base (the splat of the smoothed flow, rendered by B-spline) is level with the B-spline Lagrangian
+    warp (measured 0.97-1.00 of its error); the shipped model's correction, which cannot tell noise 0 from 0.003
+    (the flow's predicted error is 0.003 px at both), adds some: measured 2.1-2.9x the warp's error, RMS
+    0.0021-0.0026, below one 8-bit grey level (1/255 = 0.0039)."""
+    base = Magnifier(**shipped.config()).eval()  # zero head: the field is S(F)
     for amplitude, direction in ((0.3, 30), (0.5, 200), (0.1, 300)):
         ds = rigid_plate(amplitude, direction, 0.0)
         frames = ds["frames"].values
         exact = render_magnified(ds, ALPHA)["frames"].values[1]
+        warp_error = rmse(lagrangian(estimator, frames, ALPHA, "bspline"), exact, 16)
+        assert rmse(magnify_frames(base, frames, ALPHA)[1], exact, 16) <= 1.05 * warp_error
         error = rmse(magnify_frames(shipped, frames, ALPHA)[1], exact, 16)
-        assert error <= 1.1 * rmse(lagrangian(estimator, frames, ALPHA, "bspline"), exact, 16)
+        assert error <= 3.5 * warp_error and error < 1 / 255, (amplitude, error, warp_error)
+
+
+def test_learned_correction_lowers_the_error_on_noisy_held_out_scenes(shipped, estimator):
+    """What training learned, against exact renders: on held-out noisy object scenes (noise 0.01, 5-10 px magnified,
+    alpha 5-100) the shipped model's error is below its own untrained start (the same network with a zero head):
+    measured 0.83 of it on seed 9 (0.0344 vs 0.0415; on the noise-free half 1.03, 0.0226 vs 0.0220)."""
+    from vibmag.magnification.train import truth_error, truth_scenes
+
+    scenes = [s for k, s in enumerate(truth_scenes(16, seed=9)) if (k // 2) % 2]  # the noise-0.01 half
+    base = Magnifier(**shipped.config()).eval()
+    learned, start = truth_error(shipped, estimator, scenes), truth_error(base, estimator, scenes)
+    assert learned < 0.93 * start, (learned, start)

@@ -40,6 +40,9 @@ VARIANTS = ("flow", "images")
 BASES = ("warp", "splat")
 #: How the warp resamples It: the training's bilinear, or cubic B-spline (the shipped model's inference).
 RESAMPLINGS = ("bilinear", "bspline")
+#: How the network reads the confidence: as is, or as the log of the flow error it stands for.
+CONFIDENCE_ENCODINGS = ("linear", "log-error")
+_CONFIDENCE_TOLERANCE = 0.05  # px: vibmag.flow's confidence is 1 / (1 + (error / 0.05)^2)
 _FLOW_SCALE = 2.0  # px -> network input units (sub-pixel motions become O(0.1 .. 2))
 
 
@@ -202,8 +205,12 @@ class Magnifier(nn.Module):
         flow_smoothing: float = 1.5,
         base: str = "warp",
         resampling: str = "bilinear",
+        confidence_encoding: str = "linear",
     ):
         super().__init__()
+        if confidence_encoding not in CONFIDENCE_ENCODINGS:
+            raise ValueError(f"confidence_encoding must be one of {CONFIDENCE_ENCODINGS}, got {confidence_encoding!r}")
+        self.confidence_encoding = confidence_encoding
         self.flow_smoothing = float(flow_smoothing)
         if base not in BASES:
             raise ValueError(f"base must be one of {BASES}, got {base!r}")
@@ -237,6 +244,8 @@ class Magnifier(nn.Module):
             config["base"] = self.base
         if self.resampling != "bilinear":
             config["resampling"] = self.resampling
+        if self.confidence_encoding != "linear":
+            config["confidence_encoding"] = self.confidence_encoding
         return config
 
     def forward(
@@ -307,28 +316,48 @@ class Magnifier(nn.Module):
             # D starts from the confidence-weighted, Gaussian-smoothed flow: the losses would reward copying
             # the estimator's per-pixel noise times alpha; the network learns to restore motion edges
             flow = smooth_flow(flow, confidence, self.flow_smoothing)
-            smooth = torch.cat([flow / _FLOW_SCALE, confidence], dim=1)
+            reliability = encode_confidence(confidence, self.confidence_encoding)
+            smooth = torch.cat([flow / _FLOW_SCALE, reliability], dim=1)
             inputs.append(F.avg_pool2d(_pad_even(smooth, ph, pw), 2))
         out = self.net(torch.cat(inputs, dim=1))
         field = F.interpolate(out[:, :2], scale_factor=2, mode="bilinear", align_corners=False)[..., :h, :w] / _FLOW_SCALE
         if self.uses_flow:
-            field = field + flow
+            # with the log-error encoding the correction scales with the flow's predicted noise: a noise-free
+            # flow (also a confidence of 1) keeps the smoothed field exactly, there is nothing to denoise
+            field = (field * reliability if self.confidence_encoding == "log-error" else field) + flow
         return field, 0.1 * F.pixel_shuffle(out[:, 2:6], 2)[..., :h, :w]
 
     def render(self, it: torch.Tensor, alpha: torch.Tensor, field: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         """J(q) = base(It, (alpha - 1) D) + (1 - 1/alpha) R, (N, C, H, W): exactly It where alpha == 1.
 
         The base is the backward warp It(q - (alpha - 1) D(q)) or, for ``base="splat"``, the z-ordered forward
-        splat of It by (alpha - 1) D with the backward warp filling its holes.
+        splat of It by (alpha - 1) D with the backward warp filling its holes, rendered by splatting the shift and
+        resampling It there (:func:`vibmag.magnification.splat.splat_warp`, no splat blur).
         """
         shift = (alpha - 1.0) * field
-        magnified = warp(it, -shift, self.resampling)
         if self.base == "splat":
-            magnified = forward_splat(it, shift, fill=magnified)[0]
+            shift = forward_splat(shift, shift, fill=shift)[0]  # the shift where each pixel lands (splat_warp)
+        magnified = warp(it, -shift, self.resampling)
         return magnified + (1.0 - 1.0 / alpha.clamp_min(1e-3)) * residual
 
     def extra_repr(self) -> str:
         return f"variant={self.variant!r}, widths={self.widths}, n_sin={self.n_sin}, max_alpha={self.max_alpha}"
+
+
+def encode_confidence(confidence: torch.Tensor, encoding: str) -> torch.Tensor:
+    """The network's confidence channel (N, 1, H, W).
+
+    ``"linear"``: the confidence itself. ``"log-error"``: the predicted flow error it stands for,
+    ``e = 0.05 sqrt(1/c - 1)`` px (vibmag.flow's confidence mapping inverted), as ``log10(e / 1 px) / 3 + 1``
+    with e clipped to [1e-3, 1] px, so 0 is a noise-free flow (also a confidence of 1, what a band-passed
+    displacement gets) and each decade of flow noise is a third: the noise levels of sub-pixel
+    vibration (0.001-0.05 px) that the linear confidence squeezes into 0.5-1 are spread apart.
+    With this encoding :meth:`Magnifier.predict` also multiplies the learned correction by the channel.
+    """
+    if encoding == "linear":
+        return confidence
+    error = _CONFIDENCE_TOLERANCE * torch.sqrt((1.0 / confidence.clamp(1e-6, 1.0) - 1.0).clamp_min(0.0))
+    return torch.log10(error.clamp(1e-3, 1.0)) / 3.0 + 1.0
 
 
 def smooth_flow(flow: torch.Tensor, confidence: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from ..flow.filters import central_gradient, gaussian_kernel1d, separable_filter
 from ..flow.warp import pixel_grid, warp
 
-__all__ = ["forward_splat", "splat_visibility", "edge_aware_flow"]
+__all__ = ["forward_splat", "splat_warp", "splat_visibility", "edge_aware_flow"]
 
 
 def _landing(flow: torch.Tensor):
@@ -95,6 +95,20 @@ def forward_splat(image: torch.Tensor, flow: torch.Tensor, *, fill: torch.Tensor
     holes = (weight_sum < min_weight).view(n, 1, h, w)
     background = fill if fill is not None else torch.zeros_like(out)
     return torch.where(holes, background, out), holes.to(image.dtype)
+
+
+def splat_warp(image: torch.Tensor, shift: torch.Tensor, *, interpolation: str = "bspline") -> torch.Tensor:
+    """The forward splat of ``image`` (N, C, H, W) by ``shift`` (N, 2, H, W, px) rendered without the splat's blur.
+
+    The *shift* is splatted to where it lands (:func:`forward_splat`, larger motion in front; holes take the
+    backward warp's ``shift(q)``), and the image is resampled at ``q - landed(q)`` (``interpolation``, cubic
+    B-spline by default): outlines move with their object as in the colour splat, while fine texture is not
+    averaged over the 2 x 2 splat footprint (on 4 px speckle the colour splat's error is about 7x the
+    B-spline backward warp's). Exactly ``image`` wherever the landed shift is 0.
+    """
+    landed, _ = forward_splat(shift, shift, fill=shift)
+    still = (landed == 0).all(dim=1, keepdim=True)
+    return torch.where(still, image, warp(image, -landed, interpolation=interpolation))
 
 
 def splat_visibility(flow: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from .data import PairPool
 from .losses import flow_and_confidence
+from .model import smooth_flow
 from .splat import edge_aware_flow
 
 __all__ = ["TargetPool", "TargetConfig", "build_target_pool", "flow_target_loss"]
@@ -41,19 +42,24 @@ __all__ = ["TargetPool", "TargetConfig", "build_target_pool", "flow_target_loss"
 @dataclass(frozen=True)
 class TargetConfig:
     """How the targets are made: ``copies`` independent renders, noise sigma log-uniform in ``noise_range`` on a
-    share ``noise_prob`` of the pairs (the rest noise-free), the edge-aware window ``sigma`` px."""
+    share ``noise_prob`` of the pairs (the rest noise-free), the edge-aware window ``sigma`` px (0: the default
+    estimator's flow itself), and ``smoothing`` px: the mean flow of the copies smoothed as the generator smooths
+    its input (:func:`vibmag.magnification.model.smooth_flow`, weighted by the copies' mean confidence), so on a
+    noise-free pair the target is the generator's own starting field and only the noise is left to learn."""
 
     copies: int = 4
     noise_prob: float = 0.8
     noise_range: tuple[float, float] = (0.003, 0.03)
     sigma: float = 2.0
+    smoothing: float = 0.0
     same_noise: bool = False
     seed: int = 0
 
     def key(self) -> str:
         lo, hi = self.noise_range
         same = "-same" if self.same_noise else ""
-        return f"k{self.copies}-p{self.noise_prob:g}-n{lo:g}-{hi:g}-s{self.sigma:g}{same}-seed{self.seed}-v1"
+        smooth = f"-g{self.smoothing:g}" if self.smoothing else ""
+        return f"k{self.copies}-p{self.noise_prob:g}-n{lo:g}-{hi:g}-s{self.sigma:g}{smooth}{same}-seed{self.seed}-v1"
 
 
 @dataclass
@@ -91,7 +97,7 @@ class TargetPool:
     def _take(self, index: np.ndarray) -> TargetPool:
         return TargetPool(*(getattr(self, k)[index] for k in ("i0", "it", "flow", "confidence", "target", "sigma")))
 
-    def batch(self, step: int, batch_size: int, *, crop: int = 96, alpha_range=(1.0, 256.0), ones_prob: float = 0.25, seed: int = 0):
+    def batch(self, step: int, batch_size: int, *, crop: int = 96, alpha_range=(1.0, 256.0), ones_prob: float = 0.0, seed: int = 0):
         """The batch of ``step`` (a pure function of ``seed`` and ``step``).
 
         Random crops with flips and transposition (the flows' components follow), alpha log-uniform in
@@ -150,7 +156,7 @@ def build_target_pool(pairs: PairPool, estimator, config: TargetConfig = TargetC
         with torch.no_grad():
             flow, confidence = flow_and_confidence(estimator, copies[0][:, :1], copies[0][:, 1:])
             judged = copies[:1] if config.same_noise else copies[1:]
-            target = sum(_edge_aware(estimator, c, config.sigma) for c in judged) / len(judged)
+            target = _mean_target(estimator, judged, config)
         out["i0"].append(copies[0][:, 0].numpy())
         out["it"].append(copies[0][:, 1].numpy())
         out["flow"].append(flow.numpy())
@@ -176,10 +182,16 @@ def _noisy(i0: np.ndarray, it: np.ndarray, sigma: float, rng: np.random.Generato
     return pair
 
 
-def _edge_aware(estimator, pair: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Edge-aware flow (B, 2, S, S) of pairs (B, 2, S, S), started from the default estimator's."""
-    i0, it = pair[:, :1], pair[:, 1:]
-    return edge_aware_flow(i0, it, estimator(i0, it), sigma=sigma)
+def _mean_target(estimator, copies: list, config: TargetConfig) -> torch.Tensor:
+    """The target (B, 2, S, S): the copies' mean flow, smoothed by ``config.smoothing`` px when set."""
+    flows, weights = [], []
+    for pair in copies:
+        i0, it = pair[:, :1], pair[:, 1:]
+        flow, confidence = flow_and_confidence(estimator, i0, it)
+        flows.append(edge_aware_flow(i0, it, flow, sigma=config.sigma) if config.sigma > 0 else flow)
+        weights.append(torch.ones_like(flow[:, :1]) if confidence is None else confidence)
+    target = sum(flows) / len(flows)
+    return smooth_flow(target, sum(weights) / len(weights), config.smoothing) if config.smoothing else target
 
 
 def flow_target_loss(field: torch.Tensor, target: torch.Tensor, *, beta: float = 0.5, border: int = 4) -> torch.Tensor:

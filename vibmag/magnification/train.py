@@ -258,8 +258,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--variant", choices=["flow", "images"], default="flow", help="generator inputs: frozen flow + images (default) or images only (the paper's)")
     p.add_argument("--base", choices=["warp", "splat"], default="warp", help="how the field moves It: backward warp, or z-ordered forward splat")
     p.add_argument("--copies", type=int, default=4, help="independently noised copies averaged into the target (independent-flow)")
-    p.add_argument("--target-sigma", type=float, default=2.0, help="edge-aware Lucas-Kanade window of the target, px (independent-flow)")
+    p.add_argument("--target-sigma", type=float, default=2.0, help="edge-aware Lucas-Kanade window of the target, px; 0: the default estimator's flow (independent-flow)")
+    p.add_argument("--target-smoothing", type=float, default=0.0,
+                   help="px: the target smoothed as the generator smooths its input (set it to --flow-smoothing; independent-flow)")
     p.add_argument("--same-noise", action="store_true", help="the control: the target from the input copy itself (independent-flow)")
+    p.add_argument("--confidence-encoding", choices=["linear", "log-error"], default="linear",
+                   help="how the network reads the flow's confidence (vibmag.magnification.model.encode_confidence)")
+    p.add_argument("--ones-prob", type=float, default=0.0, help="share of samples given a confidence of 1 (independent-flow)")
     p.add_argument("--huber-beta", type=float, default=0.5, help="px below which the independent-flow loss is quadratic")
     p.add_argument("--truth-scenes", type=int, default=0, help="held-out scenes with exact magnified renders scored at every evaluation (logged, never trained on)")
     p.add_argument("--widths", default="16,32,64,96", help="U-Net channel widths per level")
@@ -356,7 +361,8 @@ def _paper_objective(args, pool: PairPool, loss_fn: FlowMagLoss, device):
 
 def _target_objective(args, pool: PairPool, estimator, out: Path, device):
     """``(run_epoch, validate)`` for the independent-flow objective (:mod:`vibmag.magnification.targets`)."""
-    config = TargetConfig(copies=args.copies, noise_prob=args.noise_prob, sigma=args.target_sigma, same_noise=args.same_noise, seed=args.seed)
+    config = TargetConfig(copies=args.copies, noise_prob=args.noise_prob, sigma=args.target_sigma,
+                          smoothing=args.target_smoothing, same_noise=args.same_noise, seed=args.seed)
     cache = out / f"targets-{_pool_config(args).key()}-{config.key()}.npz"
     if cache.exists():
         targets = TargetPool.load(cache)
@@ -373,7 +379,8 @@ def _target_objective(args, pool: PairPool, estimator, out: Path, device):
         for k in range(step, step + n):
             if deadline is not None and time.time() >= deadline:
                 return k
-            batch = tuple(x.to(device) for x in train_pool.batch(k, args.batch_size, crop=args.crop, alpha_range=alpha_range, seed=args.seed))
+            batch = tuple(x.to(device) for x in train_pool.batch(k, args.batch_size, crop=args.crop, alpha_range=alpha_range,
+                                                                     ones_prob=args.ones_prob, seed=args.seed))
             loss = train_target_step(model, optimizer, batch, beta=args.huber_beta)
             if not math.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss} at step {k}")
@@ -425,7 +432,8 @@ def main(argv=None) -> int:
         widths = tuple(int(w) for w in str(args.widths).split(","))
         with torch.random.fork_rng():  # seeded initialisation without touching the global generator
             torch.manual_seed(args.seed)
-            model = Magnifier(args.variant, widths=widths, max_alpha=args.alpha_max, flow_smoothing=args.flow_smoothing, base=args.base).to(device)
+            model = Magnifier(args.variant, widths=widths, max_alpha=args.alpha_max, flow_smoothing=args.flow_smoothing, base=args.base,
+                              confidence_encoding=args.confidence_encoding).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
         step = 0
     (out / "config.json").write_text(json.dumps({**config, "pool_config": asdict(pool_cfg)}, indent=2))

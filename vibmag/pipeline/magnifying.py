@@ -66,7 +66,7 @@ from ..magnification import adapt, load_model, magnify_pair
 from ..magnification.alpha import DEFAULT_TRANSITION, alpha_grid, with_region
 from ..magnification.classical import LinearEulerian, RieszPhase, TemporalFilter
 from ..magnification.pyramid import max_levels
-from ..magnification.splat import forward_splat
+from ..magnification.splat import splat_warp
 from ..progress import Progress, Ticker
 from ..recording import describe_frames, frame_rate_hz, lazy_time_chunks
 from ..streaming import TemporalStore
@@ -688,8 +688,7 @@ def _lagrangian_step(reference, frames, selected, alpha) -> torch.Tensor:
 
 def _splat_step(reference, frames, selected, alpha) -> torch.Tensor:
     """I_t forward-splatted by (alpha - 1) * B, the larger motion in front; what it uncovers from the Lagrangian warp."""
-    shift = (alpha - 1.0) * selected
-    return forward_splat(frames, shift, fill=warp(frames, -shift))[0]
+    return splat_warp(frames, (alpha - 1.0) * selected)
 
 
 def _flowmag_model(model, ds, adapt_steps: int):
