@@ -53,8 +53,10 @@ bench: setup
 	$(PY) benchmarks/flow_accuracy.py
 	$(PY) benchmarks/pyidi_comparison.py
 	$(PY) benchmarks/classical_baselines.py
-	$(PY) benchmarks/magnification_quality.py --images-weights vibmag/models/flowmag_images.pt \
-		--training-logs docs/training/flowmag_log.csv docs/training/flowmag_images_log.csv
+	mkdir -p runs && (git show c78bf9e:vibmag/models/flowmag.pt > runs/flowmag_previous.pt 2>/dev/null || true)
+	$(PY) benchmarks/magnification_quality.py --control-weights docs/training/flowmag_same_noise.pt \
+		--images-weights vibmag/models/flowmag_images.pt $$(test -s runs/flowmag_previous.pt && echo --previous-weights runs/flowmag_previous.pt) \
+		--training-logs docs/training/flowmag_log.csv docs/training/flowmag_same_noise_log.csv
 	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/batch.py
 

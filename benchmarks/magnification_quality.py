@@ -17,15 +17,17 @@ Riesz-pyramid phase magnifier (Wadhwa et al. 2014; ``phase_magnify``; both
 checked against published behaviour and an independent implementation by
 benchmarks/classical_baselines.py), a Lagrangian warp of
 It by (alpha - 1) times vibmag's flow (cubic B-spline resampling), and the
-shipped magnifier (flow-conditioned) plus the images-only variant when its
-weights are given.
+shipped magnifier, and, when their weights are given, the same-noise control, the
+previously shipped model and the images-only variant.
 
 Run::
 
-    python benchmarks/magnification_quality.py --images-weights vibmag/models/flowmag_images.pt \\
-        --training-logs docs/training/flowmag_log.csv docs/training/flowmag_images_log.csv
+    python benchmarks/magnification_quality.py --control-weights docs/training/flowmag_same_noise.pt \\
+        --images-weights vibmag/models/flowmag_images.pt --previous-weights runs/flowmag_previous.pt \\
+        --training-logs docs/training/flowmag_log.csv docs/training/flowmag_same_noise_log.csv
 
-(``make bench`` runs exactly this; the training logs are the shipped weights' runs, kept in docs/training/.)
+(``make bench`` runs exactly this, the previous weights taken from git as ``git show c78bf9e:vibmag/models/flowmag.pt``;
+the training logs are the shipped weights' and the control's runs, kept in docs/training/.)
 """
 
 from __future__ import annotations
@@ -218,8 +220,7 @@ def plot_training(logs: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    truth_axis = axes[1].twinx()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for (name, log), colour in zip(logs.items(), ["C0", "C1", "C2"]):
         rows = list(csv.DictReader(Path(log).open()))
         train = [(int(r["step"]), float(r["loss"])) for r in rows if r["split"] == "train"]
@@ -230,19 +231,16 @@ def plot_training(logs: dict, path: Path) -> Path:
             smooth = np.convolve(loss, np.ones(k) / k, mode="valid") if len(loss) > k else loss
             axes[0].plot(steps[len(steps) - len(smooth):], smooth, color=colour, label=f"{name} train (50-step mean)")
         if val:
-            steps = [int(r["step"]) for r in val]
-            axes[0].plot(steps, [float(r["loss"]) for r in val], "o-", color=colour, ms=3, alpha=0.6, label=f"{name} held-out")
-            axes[1].plot(steps, [float(r["loss"]) for r in val], "o-", color=colour, ms=3, label=f"{name} held-out loss")
-            truth = [(int(r["step"]), float(r["truth_error"])) for r in val if r.get("truth_error")]
-            if truth:
-                truth_axis.plot(*np.array(truth).T, "s--", color=colour, ms=3, label=f"{name} error vs exact render")
-    axes[0].set(xlabel="step", ylabel="loss", title="training loss")
-    axes[0].set_yscale("log")
-    axes[1].set(xlabel="step", ylabel="held-out loss (solid)", title="held-out loss and error against the exact render")
-    truth_axis.set_ylabel("mean |J - exact| (dashed)")
-    truth_axis.legend(fontsize=7, loc="upper right")
+            steps, held_out = np.array([(int(r["step"]), float(r["loss"])) for r in val]).T
+            axes[0].plot(steps, held_out, "o-", color=colour, ms=3, alpha=0.6, label=f"{name} held-out")
+            axes[1].plot(steps, held_out / held_out[0], "o-", color=colour, ms=3, label=f"{name}: held-out loss")
+            truth = np.array([(int(r["step"]), float(r["truth_error"])) for r in val if r.get("truth_error")])
+            if len(truth):
+                axes[1].plot(truth[:, 0], truth[:, 1] / truth[0, 1], "s--", color=colour, ms=3, label=f"{name}: error vs exact render")
+    axes[0].set(xlabel="step", ylabel="loss", title="training loss", yscale="log")
+    axes[1].set(xlabel="step", ylabel="relative to step 0", title="held-out loss and error against the exact render", yscale="log")
     for ax in axes:
-        ax.legend(fontsize=7, loc="upper left" if ax is axes[1] else "best")
+        ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import torch
 from conftest import randomised
 
 import vibmag
+from vibmag.errors import VibmagWarning
 from vibmag.magnification import adapt, load_model, magnify_frames
 from vibmag.synthetic import Mode, render_magnified
 
@@ -49,10 +50,10 @@ def test_adapt_is_cancellable_and_time_bounded(recording, estimator):
 
 def test_adapting_the_shipped_model_keeps_it_as_close_to_the_exact_render(estimator):
     """The shipped weights adapted for a few steps on a held-out recording, scored by image error against its exact
-    render (no flow estimator judges). Adaptation does not help here: measured on seeds 5 and 6, noise 0 and 0.01,
-    10-30 steps at lr 1e-4, the error changed by -0.11 % to +0.06 % (+0.11 % at lr 1e-3); these 8 steps: +0.01 %
-    (0.02229, doing nothing 0.0426). The bound only says that it does no harm; issue 13's target (20 % better) is
-    not met (docs/model_card.md)."""
+    render (no flow estimator judges). These 8 steps: 0.02078 -> 0.02049 (-1.4 %; doing nothing 0.0426). Longer
+    adaptation hurts: +15 % motion error after 2 min in benchmarks/magnification_quality.py, because its losses are the
+    paper's, whose target shares the recording's noise (hence adapt's warning). The bound only says that a short
+    adaptation does no harm; issue 13's target (20 % better) is not met (docs/model_card.md)."""
     motion = [Mode("30 Hz", 0.4, direction=20), Mode("30 Hz", 0.3, direction=140), Mode("30 Hz", 0.5, direction=260)]
     ds = vibmag.synthetic.object_scene((64, 64), n_frames=6, n_objects=3, motion=motion, frame_rate="200 Hz", noise=0.01, seed=5)
     frames, alpha = ds["frames"].values, 6.0  # 1.8-3 px magnified motion
@@ -63,7 +64,8 @@ def test_adapting_the_shipped_model_keeps_it_as_close_to_the_exact_render(estima
         return float(np.sqrt(np.mean((out[inner] - exact[inner]) ** 2)))
 
     model = load_model()
-    adapted = adapt(model, ds, steps=8, batch_size=2, crop=48, estimator=estimator)
+    with pytest.warns(VibmagWarning, match="raised the motion error"):
+        adapted = adapt(model, ds, steps=8, batch_size=2, crop=48, estimator=estimator)
     assert adapted.metadata["adapted_steps"] == 8
     assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), adapted.state_dict().values()))
     before = rmse(magnify_frames(model, frames, alpha, estimator=estimator))
