@@ -117,15 +117,24 @@ def adapt(
     ValueError
         If ``steps`` is negative or the recording has fewer than 2 frames.
 
+    Warns
+    -----
+    VibmagWarning
+        For a model trained with the independent-flow objective (the shipped one): these
+        same-noise losses made it worse (docs/model_card.md).
+
     Examples
     --------
     >>> import vibmag
     >>> from vibmag.synthetic import object_scene
     >>> ds = object_scene((32, 32), n_frames=3, seed=1)
     >>> model = vibmag.load_model()
-    >>> adapted = vibmag.adapt(model, ds, steps=1, batch_size=1)
-    >>> adapted.metadata["adapted_steps"], adapted is model
-    (1, False)
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:  # the shipped model: adapt warns (below)
+    ...     warnings.simplefilter("always")
+    ...     adapted = vibmag.adapt(model, ds, steps=1, batch_size=1)
+    >>> adapted.metadata["adapted_steps"], adapted is model, caught[0].category.__name__
+    (1, False, 'VibmagWarning')
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -135,7 +144,7 @@ def adapt(
         return adapted.eval()
     if getattr(model, "confidence_encoding", "linear") == "log-error":
         warnings.warn("test-time adaptation fine-tunes with the paper's losses, whose target shares the recording's "
-                      "noise; on the shipped (independent-flow) model it raised the motion error by 15 % in 2 min on a "
+                      "noise; on the shipped (independent-flow) model it raised the motion error by about 15 % in 2 min on a "
                       "held-out recording (docs/model_card.md): use it to experiment, not to improve the result",
                       VibmagWarning, stacklevel=2)
     device = next(adapted.parameters()).device

@@ -8,9 +8,12 @@ sensor noise of one level:
 
 * copy 0 is the generator's input (I0, It), with vibmag's default flow
   F(I0, It) and its confidence;
-* copies 1..K give the target: the mean over them of the edge-aware
-  Lucas-Kanade flow (:func:`vibmag.magnification.splat.edge_aware_flow`,
-  started from the default flow of that copy).
+* copies 1..K give the target: the mean over them of the default flow, or
+  of the edge-aware Lucas-Kanade flow started from it
+  (:func:`vibmag.magnification.splat.edge_aware_flow`, ``sigma`` > 0),
+  optionally smoothed as the generator smooths its input (``smoothing``).
+  The shipped model: K = 16, the default flow, smoothing 1.5 px
+  (docs/model_card.md; the edge-aware target made noise-free scenes worse).
 
 For a generator whose output is a z-ordered forward splat of It by
 (alpha - 1) D (``Magnifier(base="splat")``), the flow of J from I0 is alpha D

@@ -254,7 +254,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, help="folder for checkpoint.pt, log.csv, config.json and weights")
     p.add_argument("--objective", choices=["paper", "independent-flow"], default="paper",
                    help="'paper': L_mag + L_color against the input pair itself; 'independent-flow': the field against the mean "
-                        "edge-aware flow of independently noised copies (vibmag.magnification.targets; the shipped model)")
+                        "flow of independently noised copies (vibmag.magnification.targets; the shipped model)")
     p.add_argument("--variant", choices=["flow", "images"], default="flow", help="generator inputs: frozen flow + images (default) or images only (the paper's)")
     p.add_argument("--base", choices=["warp", "splat"], default="warp", help="how the field moves It: backward warp, or z-ordered forward splat")
     p.add_argument("--copies", type=int, default=4, help="independently noised copies averaged into the target (independent-flow)")
