@@ -105,6 +105,7 @@ def load_model(path=None, *, device="cpu", resampling: str = "bspline") -> Magni
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelFileError(f"{path} does not hold a valid magnifier: {exc}") from exc
     model.metadata = metadata
+    model.net.to(memory_format=torch.channels_last)  # with channels-last inputs in eval mode (Magnifier.predict)
     return model.to(device).eval()
 
 

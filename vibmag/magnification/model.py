@@ -319,7 +319,10 @@ class Magnifier(nn.Module):
             reliability = encode_confidence(confidence, self.confidence_encoding)
             smooth = torch.cat([flow / _FLOW_SCALE, reliability], dim=1)
             inputs.append(F.avg_pool2d(_pad_even(smooth, ph, pw), 2))
-        out = self.net(torch.cat(inputs, dim=1))
+        features = torch.cat(inputs, dim=1)
+        if not self.training:  # channels-last convolutions: about 2x faster on CPU; training keeps its exact order
+            features = features.contiguous(memory_format=torch.channels_last)
+        out = self.net(features)
         field = F.interpolate(out[:, :2], scale_factor=2, mode="bilinear", align_corners=False)[..., :h, :w] / _FLOW_SCALE
         if self.uses_flow:
             # with the log-error encoding the correction scales with the flow's predicted noise: a noise-free
