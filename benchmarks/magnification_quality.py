@@ -84,28 +84,20 @@ def lagrangian(i0: np.ndarray, it: np.ndarray, alpha: float, estimator) -> np.nd
     return np.clip(out[0, 0].numpy(), 0.0, 1.0)
 
 
-def forward_splat_warp(i0: np.ndarray, it: np.ndarray, alpha: float, estimator) -> np.ndarray:
-    """It moved forward by (alpha - 1) times the same flow, z-ordered (larger motion in front), holes from the backward warp
+def forward_splat_warp(i0: np.ndarray, it: np.ndarray, alpha: float, estimator, *, edge_aware: bool = False) -> np.ndarray:
+    """It moved forward by (alpha - 1) times vibmag's flow, z-ordered (larger motion in front), holes from the backward warp
     (:func:`~vibmag.magnification.splat.splat_warp`: the shift is splatted, It resampled by cubic B-spline).
 
-    The non-learned ablation of a splat-based generator, and vibmag's ``"splat"`` method.
+    The non-learned ablation of the shipped splat generator, and vibmag's ``"splat"`` method. ``edge_aware``: with the
+    sharpest non-learned flow, edge-aware Lucas-Kanade (sigma 2 px) started from vibmag's (METHOD.md section 7).
     """
     a = torch.from_numpy(i0)[None, None]
     b = torch.from_numpy(it)[None, None]
     with torch.no_grad():
-        out = splat_warp(b, (alpha - 1.0) * estimator(a, b))
-    return np.clip(out[0, 0].numpy(), 0.0, 1.0)
-
-
-def edge_aware_splat(i0: np.ndarray, it: np.ndarray, alpha: float, estimator) -> np.ndarray:
-    """The forward splat with the sharpest non-learned flow: edge-aware Lucas-Kanade (sigma 2 px) started from vibmag's.
-
-    The fair non-learned ablation of the shipped splat generator (METHOD.md section 7).
-    """
-    a = torch.from_numpy(i0)[None, None]
-    b = torch.from_numpy(it)[None, None]
-    with torch.no_grad():
-        out = splat_warp(b, (alpha - 1.0) * edge_aware_flow(a, b, estimator(a, b), sigma=2.0))
+        flow = estimator(a, b)
+        if edge_aware:
+            flow = edge_aware_flow(a, b, flow, sigma=2.0)
+        out = splat_warp(b, (alpha - 1.0) * flow)
     return np.clip(out[0, 0].numpy(), 0.0, 1.0)
 
 
@@ -155,7 +147,7 @@ def run_quality(models: dict, estimator, seeds=(0, 1, 2)) -> list[dict]:
                         "phase": riesz_phase(i0, it, alpha),
                         "lagrangian": lagrangian(i0, it, alpha, estimator),
                         "splat": forward_splat_warp(i0, it, alpha, estimator),
-                        "splat edge-aware": edge_aware_splat(i0, it, alpha, estimator),
+                        "splat edge-aware": forward_splat_warp(i0, it, alpha, estimator, edge_aware=True),
                         **{name: learned(m, i0, it, alpha, estimator) for name, m in models.items()},
                     }
                     for name, out in outputs.items():

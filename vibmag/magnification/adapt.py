@@ -142,7 +142,7 @@ def adapt(
     adapted.metadata = {**getattr(model, "metadata", {}), "adapted_steps": 0, "adapted_losses": []}
     if steps == 0:
         return adapted.eval()
-    if getattr(model, "confidence_encoding", "linear") == "log-error":
+    if "--objective independent-flow" in getattr(model, "metadata", {}).get("command", ""):
         warnings.warn("test-time adaptation fine-tunes with the paper's losses, whose target shares the recording's "
                       "noise; on the shipped (independent-flow) model it raised the motion error by 12-15 % in 2 min on a "
                       "held-out recording (docs/model_card.md): use it to experiment, not to improve the result",

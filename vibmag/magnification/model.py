@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from ..flow.filters import to_luminance
 from ..flow.warp import pixel_grid
 from ..flow.warp import warp as _warp
-from .splat import forward_splat
+from .splat import landed_shift
 
 __all__ = ["Magnifier", "alpha_encoding", "warp", "pixel_grid", "VARIANTS"]
 
@@ -339,7 +339,7 @@ class Magnifier(nn.Module):
         """
         shift = (alpha - 1.0) * field
         if self.base == "splat":
-            shift = forward_splat(shift, shift, fill=shift)[0]  # the shift where each pixel lands (splat_warp)
+            shift = landed_shift(shift)  # as splat_warp does, with this model's resampling
         magnified = warp(it, -shift, self.resampling)
         return magnified + (1.0 - 1.0 / alpha.clamp_min(1e-3)) * residual
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from ..flow.filters import central_gradient, gaussian_kernel1d, separable_filter
 from ..flow.warp import pixel_grid, warp
 
-__all__ = ["forward_splat", "splat_warp", "splat_visibility", "edge_aware_flow"]
+__all__ = ["forward_splat", "landed_shift", "splat_warp", "splat_visibility", "edge_aware_flow"]
 
 
 def _landing(flow: torch.Tensor):
@@ -97,6 +97,15 @@ def forward_splat(image: torch.Tensor, flow: torch.Tensor, *, fill: torch.Tensor
     return torch.where(holes, background, out), holes.to(image.dtype)
 
 
+def landed_shift(shift: torch.Tensor) -> torch.Tensor:
+    """(N, 2, H, W) the shift of the source pixel in front where each destination lands, from ``shift`` (N, 2, H, W, px).
+
+    :func:`forward_splat` of the shift by itself (larger motion in front); holes take the backward warp's ``shift(q)``.
+    Resampling an image at ``q - landed_shift(shift)(q)`` renders its forward splat (:func:`splat_warp`).
+    """
+    return forward_splat(shift, shift, fill=shift)[0]
+
+
 def splat_warp(image: torch.Tensor, shift: torch.Tensor, *, interpolation: str = "bspline") -> torch.Tensor:
     """The forward splat of ``image`` (N, C, H, W) by ``shift`` (N, 2, H, W, px) rendered without the splat's blur.
 
@@ -106,7 +115,7 @@ def splat_warp(image: torch.Tensor, shift: torch.Tensor, *, interpolation: str =
     averaged over the 2 x 2 splat footprint (on 4 px speckle the colour splat's error is about 7x the
     B-spline backward warp's). Exactly ``image`` wherever the landed shift is 0.
     """
-    landed, _ = forward_splat(shift, shift, fill=shift)
+    landed = landed_shift(shift)
     still = (landed == 0).all(dim=1, keepdim=True)
     return torch.where(still, image, warp(image, -landed, interpolation=interpolation))
 

@@ -41,6 +41,8 @@ from .splat import edge_aware_flow
 
 __all__ = ["TargetPool", "TargetConfig", "build_target_pool", "flow_target_loss"]
 
+_FIELDS = ("i0", "it", "flow", "confidence", "target", "sigma")  # TargetPool's arrays, in order
+
 
 @dataclass(frozen=True)
 class TargetConfig:
@@ -85,12 +87,12 @@ class TargetPool:
         return len(self.i0)
 
     def save(self, path) -> None:
-        np.savez(path, **{k: getattr(self, k) for k in ("i0", "it", "flow", "confidence", "target", "sigma")})
+        np.savez(path, **{k: getattr(self, k) for k in _FIELDS})
 
     @classmethod
     def load(cls, path) -> TargetPool:
         with np.load(path, allow_pickle=False) as data:
-            return cls(*(data[k] for k in ("i0", "it", "flow", "confidence", "target", "sigma")))
+            return cls(*(data[k] for k in _FIELDS))
 
     def split(self, n_val: int, seed: int = 0) -> tuple[TargetPool, TargetPool]:
         """``(train, held_out)``: ``n_val`` pairs drawn by ``seed`` are held out."""
@@ -98,7 +100,7 @@ class TargetPool:
         return self._take(np.sort(order[n_val:])), self._take(np.sort(order[:n_val]))
 
     def _take(self, index: np.ndarray) -> TargetPool:
-        return TargetPool(*(getattr(self, k)[index] for k in ("i0", "it", "flow", "confidence", "target", "sigma")))
+        return TargetPool(*(getattr(self, k)[index] for k in _FIELDS))
 
     def batch(self, step: int, batch_size: int, *, crop: int = 96, alpha_range=(1.0, 256.0), ones_prob: float = 0.0, seed: int = 0):
         """The batch of ``step`` (a pure function of ``seed`` and ``step``).
@@ -113,10 +115,10 @@ class TargetPool:
                  for b, k in enumerate(rng.integers(0, len(self), batch_size))]
         return tuple(torch.from_numpy(np.stack(x)) for x in zip(*picks))
 
-    def fixed(self, batch_size: int, *, crop: int = 96, seed: int = 0):
-        """Deterministic batches over the whole pool (held-out evaluation), alpha 1 .. 256."""
+    def fixed(self, batch_size: int, *, crop: int = 96, alpha_range=(1.0, 256.0), seed: int = 0):
+        """Deterministic batches over the whole pool (held-out evaluation), alphas drawn as :meth:`batch`'s."""
         for start in range(0, len(self), batch_size):
-            picks = [self.sample(k, crop, np.random.default_rng([seed, 19, k]), (1.0, 256.0), 0.0)
+            picks = [self.sample(k, crop, np.random.default_rng([seed, 19, k]), alpha_range, 0.0)
                      for k in range(start, min(start + batch_size, len(self)))]
             yield tuple(torch.from_numpy(np.stack(x)) for x in zip(*picks))
 
@@ -148,7 +150,7 @@ def build_target_pool(pairs: PairPool, estimator, config: TargetConfig = TargetC
     ``progress(done, total)`` is called per batch.
     """
     n = len(pairs)
-    out = {k: [] for k in ("i0", "it", "flow", "confidence", "target", "sigma")}
+    out = {k: [] for k in _FIELDS}
     for start in range(0, n, batch_size):
         index = range(start, min(start + batch_size, n))
         rngs = [np.random.default_rng([config.seed, 23, k]) for k in index]
@@ -168,7 +170,7 @@ def build_target_pool(pairs: PairPool, estimator, config: TargetConfig = TargetC
         out["sigma"].append(sigmas)
         if progress is not None:
             progress(index.stop, n)
-    return TargetPool(*(np.concatenate(out[k]).astype(np.float32) for k in ("i0", "it", "flow", "confidence", "target", "sigma")))
+    return TargetPool(*(np.concatenate(out[k]).astype(np.float32) for k in _FIELDS))
 
 
 def _draw_sigma(rng: np.random.Generator, config: TargetConfig) -> float:

@@ -30,8 +30,9 @@ import numpy as np
 import torch
 
 from ..files import atomic_path
+from ..synthetic import object_scene, render_magnified
 from .data import Augment, PairPool, PoolConfig, build_pool
-from .infer import WEIGHTS_FORMAT, ModelFileError, load_tensors, resolve_flow
+from .infer import WEIGHTS_FORMAT, ModelFileError, load_tensors, magnify_pair, resolve_flow
 from .losses import FlowMagLoss, flow_and_confidence
 from .model import Magnifier
 from .targets import TargetConfig, TargetPool, build_target_pool, flow_target_loss
@@ -42,6 +43,7 @@ __all__ = [
     "train_step",
     "train_one_epoch",
     "evaluate",
+    "target_loss",
     "train_target_step",
     "evaluate_targets",
     "truth_error",
@@ -132,12 +134,17 @@ def evaluate(model: Magnifier, loss_fn: FlowMagLoss, pool: PairPool, augment: Au
     return {k: v / max(count, 1) for k, v in totals.items()}
 
 
+def target_loss(model: Magnifier, batch, *, beta: float = 0.5) -> torch.Tensor:
+    """The ``independent-flow`` loss (px) of the model's field on a :meth:`TargetPool.batch`."""
+    i0, it, flow, confidence, target, alpha = batch
+    field, _ = model.predict(i0, it, alpha.expand(-1, 1, *it.shape[-2:]), flow=flow, confidence=confidence)
+    return flow_target_loss(field, target, beta=beta)
+
+
 def train_target_step(model: Magnifier, optimizer: torch.optim.Optimizer, batch, *, beta: float = 0.5) -> float:
     """One step of the ``independent-flow`` objective on a :meth:`TargetPool.batch`; returns the loss (px)."""
     model.train()
-    i0, it, flow, confidence, target, alpha = batch
-    field, _ = model.predict(i0, it, alpha.expand(-1, 1, *it.shape[-2:]), flow=flow, confidence=confidence)
-    loss = flow_target_loss(field, target, beta=beta)
+    loss = target_loss(model, batch, beta=beta)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # the targets' rare outliers must not throw the weights
@@ -146,15 +153,15 @@ def train_target_step(model: Magnifier, optimizer: torch.optim.Optimizer, batch,
 
 
 @torch.no_grad()
-def evaluate_targets(model: Magnifier, pool: TargetPool, *, batch_size: int = 8, crop: int = 96, beta: float = 0.5, seed: int = 0, device="cpu") -> dict:
+def evaluate_targets(model: Magnifier, pool: TargetPool, *, batch_size: int = 8, crop: int = 96, alpha_range=(1.0, 256.0),
+                     beta: float = 0.5, seed: int = 0, device="cpu") -> dict:
     """``{"loss": mean held-out loss}`` over a :class:`TargetPool` (fixed crops and alphas)."""
     model.eval()
     total, count = 0.0, 0
-    for batch in pool.fixed(batch_size, crop=crop, seed=seed):
-        i0, it, flow, confidence, target, alpha = (x.to(device) for x in batch)
-        field, _ = model.predict(i0, it, alpha.expand(-1, 1, *it.shape[-2:]), flow=flow, confidence=confidence)
-        total += float(flow_target_loss(field, target, beta=beta)) * len(i0)
-        count += len(i0)
+    for batch in pool.fixed(batch_size, crop=crop, alpha_range=alpha_range, seed=seed):
+        batch = tuple(x.to(device) for x in batch)
+        total += float(target_loss(model, batch, beta=beta)) * len(batch[0])
+        count += len(batch[0])
     return {"loss": total / max(count, 1)}
 
 
@@ -165,8 +172,6 @@ def truth_error(model: Magnifier, estimator, scenes: list, *, border: int = 12) 
     ``scenes``: ``(i0, it, alpha, exact)`` tuples of (1, 1, S, S) tensors and a float, made by
     :func:`truth_scenes`. Never used for training: it is how a run shows its loss and the truth fall together.
     """
-    from .infer import magnify_pair
-
     model.eval()
     errors = []
     for i0, it, alpha, exact in scenes:
@@ -181,8 +186,6 @@ def truth_scenes(n: int, *, size: int = 128, seed: int = 0) -> list:
     Object motion log-uniform 0.1-1 px, the magnified motion 5 or 10 px, noise 0 or 0.01 on the input pair,
     in turn. Returns ``(i0, it, alpha, exact)`` tuples of (1, 1, S, S) float32 tensors and a float.
     """
-    from ..synthetic import object_scene, render_magnified
-
     scenes = []
     for k in range(n):
         rng = np.random.default_rng([seed, 31, k])
@@ -390,7 +393,8 @@ def _target_objective(args, pool: PairPool, estimator, out: Path, device):
         return step + n
 
     def validate(model):
-        return evaluate_targets(model, val_pool, batch_size=args.batch_size, crop=args.crop, beta=args.huber_beta, seed=args.seed, device=device)
+        return evaluate_targets(model, val_pool, batch_size=args.batch_size, crop=args.crop, alpha_range=alpha_range, beta=args.huber_beta,
+                                seed=args.seed, device=device)
 
     return run_epoch, validate
 
