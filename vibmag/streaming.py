@@ -28,8 +28,10 @@ from .errors import CancelledError
 
 __all__ = ["TemporalStore", "DEFAULT_BLOCK_BYTES"]
 
-#: Target size of one tile's (time, features) block in memory, float64 while filtering.
-DEFAULT_BLOCK_BYTES = 128 * 2**20
+#: Target size of one tile's (time, features) block in memory, float64 while filtering. 16 MiB rather than 128:
+#: the band-pass of 32 frames of 512 x 512 displacement ran 2x faster, 5000 frames of 256 x 256 (write, filter,
+#: read) 1.3x, as scipy's working copies of a smaller block stay in reused memory.
+DEFAULT_BLOCK_BYTES = 16 * 2**20
 
 
 class TemporalStore:
