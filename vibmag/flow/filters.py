@@ -31,6 +31,9 @@ __all__ = [
 #: Weights of ITU-R BT.601 luma, as OpenCV's ``cvtColor(..., COLOR_RGB2GRAY)``.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
+#: Border handling of :func:`separable_filter`.
+_PADDINGS = ("reflect", "replicate", "zeros")
+
 #: Pole of the cubic B-spline interpolation prefilter (Unser 1999).
 _BSPLINE_POLE = math.sqrt(3.0) - 2.0
 
@@ -95,7 +98,8 @@ def separable_filter(
         Taps along y; default ``kernel_x``.
     padding : str
         ``"reflect"`` (mirror about the edge pixels, ``d c b | a b c d``,
-        repeated as often as the kernel needs), or ``"zeros"`` (the kernel is
+        repeated as often as the kernel needs), ``"replicate"`` (the edge
+        pixel repeated, ``a a a | a b c d``), or ``"zeros"`` (the kernel is
         truncated at the border, as in a windowed sum).
 
     Returns
@@ -106,7 +110,7 @@ def separable_filter(
     Raises
     ------
     ValueError
-        If ``padding`` is neither ``"reflect"`` nor ``"zeros"``.
+        If ``padding`` is not ``"reflect"``, ``"replicate"`` or ``"zeros"``.
 
     Convention
     ----------
@@ -114,8 +118,8 @@ def separable_filter(
     i - radius. All kernels vibmag uses are symmetric.
     """
     kernel_y = kernel_x if kernel_y is None else kernel_y
-    if padding not in ("reflect", "zeros"):
-        raise ValueError(f"padding must be 'reflect' or 'zeros', got {padding!r}")
+    if padding not in _PADDINGS:
+        raise ValueError(f"padding must be one of {_PADDINGS}, got {padding!r}")
     x = _filter_axis(x, kernel_x, padding, axis=-1)
     return _filter_axis(x, kernel_y, padding, axis=-2)
 
@@ -126,15 +130,17 @@ def _filter_axis(x: torch.Tensor, kernel: tuple[float, ...], padding: str, axis:
     if radius == 0:
         return x * kernel[0]
     size = x.shape[axis]
-    padded = mirror_pad(x, radius, axis) if padding == "reflect" else _zero_pad(x, radius, axis)
+    padded = mirror_pad(x, radius, axis) if padding == "reflect" else _pad(x, radius, axis, padding)
     out = padded.narrow(axis, 0, size) * kernel[0]
     for i in range(1, len(kernel)):
         out = out.add_(padded.narrow(axis, i, size), alpha=kernel[i])
     return out
 
 
-def _zero_pad(x: torch.Tensor, radius: int, axis: int) -> torch.Tensor:
-    return F.pad(x, (radius, radius, 0, 0) if axis == -1 else (0, 0, radius, radius))
+def _pad(x: torch.Tensor, radius: int, axis: int, padding: str) -> torch.Tensor:
+    """``radius`` zeros (``"zeros"``) or copies of the edge sample (``"replicate"``) on both ends of ``axis``."""
+    mode = "constant" if padding == "zeros" else "replicate"
+    return F.pad(x, (radius, radius, 0, 0) if axis == -1 else (0, 0, radius, radius), mode=mode)
 
 
 def mirror_pad(x: torch.Tensor, radius: int, axis: int) -> torch.Tensor:

@@ -36,24 +36,26 @@ def _landing(flow: torch.Tensor):
     tx, ty = gx + flow[:, 0], gy + flow[:, 1]
     x0, y0 = torch.floor(tx), torch.floor(ty)
     fx, fy = tx - x0, ty - y0
-    depth = flow.detach().norm(dim=1)
+    depth = torch.hypot(flow[:, 0], flow[:, 1]).detach()  # as |flow| along dim 1, several times faster on a CPU
     return x0.long(), y0.long(), fx, fy, depth
 
 
-def _corners(x0, y0, fx, fy, h, w):
+def _corners(x0, y0, fx, fy, h, w) -> list:
     """The four (index, weight, valid) of each source pixel's bilinear splat."""
+    corners = []
     for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
         x, y = x0 + dx, y0 + dy
         weight = (fx if dx else 1 - fx) * (fy if dy else 1 - fy)
         valid = (x >= 0) & (x < w) & (y >= 0) & (y < h) & (weight > 0)
-        yield (y.clamp(0, h - 1) * w + x.clamp(0, w - 1)), weight, valid
+        corners.append(((y.clamp(0, h - 1) * w + x.clamp(0, w - 1)), weight, valid))
+    return corners
 
 
-def _front(x0, y0, fx, fy, depth, h, w):
-    """(N, H*W) the largest ``depth`` landing on each destination pixel (-inf where none)."""
+def _front(corners: list, depth, h, w):
+    """(N, H*W) the largest ``depth`` landing on each destination pixel (-inf where none), from :func:`_corners`."""
     n = depth.shape[0]
     front = torch.full((n, h * w), -math.inf, dtype=depth.dtype, device=depth.device)
-    for index, _, valid in _corners(x0, y0, fx, fy, h, w):
+    for index, _, valid in corners:
         values = torch.where(valid, depth, torch.full_like(depth, -math.inf))
         front.scatter_reduce_(1, index.view(n, -1), values.reshape(n, -1), reduce="amax")
     return front
@@ -81,11 +83,12 @@ def forward_splat(image: torch.Tensor, flow: torch.Tensor, *, fill: torch.Tensor
     """
     n, c, h, w = image.shape
     x0, y0, fx, fy, depth = _landing(flow)
-    front = _front(x0, y0, fx, fy, depth, h, w)
+    corners = _corners(x0, y0, fx, fy, h, w)
+    front = _front(corners, depth, h, w)
     total = image.new_zeros((n, c, h * w))
     weight_sum = image.new_zeros((n, 1, h * w))
     flat = image.reshape(n, c, -1)
-    for index, weight, valid in _corners(x0, y0, fx, fy, h, w):
+    for index, weight, valid in corners:
         index = index.view(n, -1)
         in_front = depth.reshape(n, -1) >= torch.gather(front, 1, index) - _tolerance(torch.gather(front, 1, index))
         wv = (weight.reshape(n, -1) * (valid.reshape(n, -1) & in_front)).unsqueeze(1)
@@ -124,7 +127,7 @@ def splat_visibility(flow: torch.Tensor) -> torch.Tensor:
     """(N, 1, H, W) 1 where a source pixel moved by ``flow`` stays in front where it lands (larger motion in front), else 0."""
     n, _, h, w = flow.shape
     x0, y0, fx, fy, depth = _landing(flow)
-    front = _front(x0, y0, fx, fy, depth, h, w)
+    front = _front(_corners(x0, y0, fx, fy, h, w), depth, h, w)
     index = (y0.clamp(0, h - 1) * w + x0.clamp(0, w - 1)).view(n, -1)
     nearest = torch.gather(front, 1, index).view(n, h, w)
     inside = (x0 >= 0) & (x0 < w) & (y0 >= 0) & (y0 < h)
