@@ -116,6 +116,14 @@ def test_zero_padding_truncates_the_window():
     assert summed[0, 0, 0, 0] == 4.0 and summed[0, 0, 2, 2] == 9.0
 
 
+def test_replicate_padding_repeats_the_edge_sample():
+    x = torch.arange(5.0).view(1, 1, 1, 5)
+    # taps (1, 0, 0): each output is its left neighbour, the first one the edge sample itself
+    assert separable_filter(x, (1.0, 0.0, 0.0), (1.0,), padding="replicate").flatten().tolist() == [0.0, 0.0, 1.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match="padding"):
+        separable_filter(x, (1.0,), padding="wrap")
+
+
 def test_luminance_weights():
     rgb = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
     assert torch.allclose(to_luminance(rgb), torch.full((1, 1, 2, 2), 0.299))

@@ -165,3 +165,25 @@ def test_learned_correction_lowers_the_error_on_noisy_held_out_scenes(shipped, e
     base = Magnifier(**shipped.config()).eval()
     learned, start = truth_error(shipped, estimator, scenes), truth_error(base, estimator, scenes)
     assert learned < 0.93 * start, (learned, start)
+
+
+def test_network_is_skipped_only_where_it_adds_nothing(shipped):
+    """At confidence 1 (the pipeline's band-passed input) the shipped U-Net's output drops out exactly; it still runs
+    (and counts) once its residual rows are not zero, or where the confidence is below 1."""
+    import copy
+
+    torch.manual_seed(0)
+    i0, it = torch.rand(1, 1, 48, 64), torch.rand(2, 1, 48, 64)
+    flow, ones = 0.3 * torch.randn(2, 2, 48, 64), torch.ones(2, 1, 48, 64)
+    with torch.no_grad():  # inference: the shortcut
+        skipped = shipped(i0, it, 10.0, flow=flow, confidence=ones)
+    computed = shipped(i0, it, 10.0, flow=flow, confidence=ones).detach()  # gradients on: the network runs
+    assert torch.equal(skipped, computed)
+    with torch.no_grad():
+        less_sure = shipped(i0, it, 10.0, flow=flow, confidence=0.5 * ones)
+    assert not torch.equal(less_sure, skipped)
+    with_residual = copy.deepcopy(shipped)
+    with torch.no_grad():
+        with_residual.net.head.bias[2:] = 0.1  # R = 0.1 * 0.1 everywhere, added as (1 - 1/alpha) R
+        added = with_residual(i0, it, 10.0, flow=flow, confidence=ones) - skipped
+    assert torch.allclose(added, torch.full_like(added, 0.01 * (1 - 1 / 10.0)), atol=1e-6)
