@@ -135,6 +135,10 @@ def main(argv=None) -> None:
     for name, fields in candidates.items():
         parts = " / ".join(f"{p:.4f}" for p in error_parts(fields, truth))
         print(f"| {name} | {field_error(fields, truth):.4f} | {parts} | {splat_motion_error(ds, its, fields):.3f} |", flush=True)
+    moving = (truth.abs().amax(dim=(0, 1)) > 0)[INNER[1:]]
+    squared = (candidates[SHIPPED] - truth)[INNER].pow(2).sum(1)
+    print(f"\n{SHIPPED}: RMS error on pixels that move {float(squared[:, moving].mean().sqrt()):.4f} px, "
+          f"on the still background {float(squared[:, ~moving].mean().sqrt()):.4f} px")
     result = photometric_adaptation(model, i0, its, flows, confidence, truth, args.seconds)
     print(f"\nphotometric adaptation, {args.seconds:g} s, {result['steps']} steps: loss {result['loss'][0]:.5f} -> "
           f"{result['loss'][1]:.5f}, field error {field_error(candidates[SHIPPED], truth):.4f} -> "
