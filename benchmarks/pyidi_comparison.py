@@ -106,7 +106,31 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="pyidi SOF subset sizes (px; pyidi's default is 3)")
     parser.add_argument("--repeats", type=int, default=3, help=f"best-of timing runs on the first {SEGMENT} frames")
     parser.add_argument("--no-write", action="store_true", help=f"do not update {DOC.relative_to(ROOT)}")
+    parser.add_argument("--presmooth-sweep", type=float, nargs="+", metavar="SIGMA",
+                        help="only print vibmag's errors at the matched window for these presmoothing sigmas (px) "
+                             "and fine-level Gauss-Newton steps 1 and 3; needs no pyidi")
     return parser
+
+
+def presmooth_sweep(args) -> None:
+    """Vibration-only error, noise-free error and noise part at the matched window, per presmoothing and fine steps."""
+    import vibmag
+
+    size = 128 if args.quick else 256
+    noisy, clean = scene(size, args.frames), scene(size, args.frames, noise=0.0, bit_depth=None)
+    points = grid_points(size, args.grid)
+
+    def error(ds, **options):
+        measured = vibmag.estimate_displacement(ds, progress=False, window=MATCHED_WINDOW, **options).values
+        truth = ds["true_displacement"].values
+        return vibration_rms((measured - truth)[:, :, points[:, 0], points[:, 1]])
+
+    print(f"| presmooth (px) | fine-level steps | vibration-only error (px) | noise-free error (px) | noise part (px) |\n"
+          f"|---|---|---|---|---|")
+    for sigma in args.presmooth_sweep:
+        for steps in (1, 3):
+            e, c = error(noisy, presmooth=sigma, iterations=(steps, 3)), error(clean, presmooth=sigma, iterations=(steps, 3))
+            print(f"| {sigma:g} | {steps} | {e:.5f} | {c:.5f} | {math.sqrt(max(e * e - c * c, 0.0)):.5f} |", flush=True)
 
 
 # --------------------------------------------------------------------------- scene
@@ -414,6 +438,9 @@ def markdown(args, m: dict, command: str, load: tuple) -> str:
 
 def main(args) -> None:
     torch.set_num_threads(args.threads)
+    if args.presmooth_sweep:
+        presmooth_sweep(args)
+        return
     try:
         import pyidi  # noqa: F401
     except ImportError as exc:
