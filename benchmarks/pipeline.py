@@ -168,12 +168,24 @@ def run_scaling(cases, method: str, chunk_frames: int = 16) -> list[list]:
     return rows
 
 
+def previous_scaling_table() -> str:
+    """The memory-and-length table of the last full run, from docs/benchmarks.md, marked as such."""
+    text = (HERE.parent / "docs" / "benchmarks.md").read_text()
+    section = text.split("## Whole-recording magnification", 1)[-1].split("\n## ", 1)[0]
+    rows = [line for line in section.split("**Memory and time against length**", 1)[-1].splitlines() if line.startswith("|")]
+    if not rows:
+        raise SystemExit("--skip-scaling: docs/benchmarks.md holds no previous memory-and-length table to keep")
+    return "(not rerun here, `--skip-scaling`: the table of the previous full run)\n\n" + "\n".join(rows)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="short clips and 1k/2k frames for the scaling (a smoke run); prints, never writes")
     parser.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
     parser.add_argument("--methods", default="flowmag,lagrangian,linear,phase")
+    parser.add_argument("--skip-scaling", action="store_true",
+                        help="do not rerun the memory-and-length runs (about 40 min); keep the previous table from docs/benchmarks.md")
     args = parser.parse_args(argv)
     methods = args.methods.split(",")
     n = 80 if args.quick else 160
@@ -183,17 +195,18 @@ def main(argv=None) -> None:
     # 32 frames: the band filter needs more than its padding (27 samples) along time; quick runs time 256x256 only
     speed = run_speed(methods, sizes=(256,) if args.quick else (256, 512), n_frames=32)
     cases = [(1000, 256), (2000, 256)] if args.quick else [(1000, 256), (5000, 256), (10000, 256), (1000, 512), (10000, 512)]
-    scaling = run_scaling(cases, "lagrangian")
+    scaling = None if args.skip_scaling else run_scaling(cases, "lagrangian")
     tables = {
         "quality": markdown_table(["method", "SSIM", "PSNR (dB)", "motion error (px, DIS)", "time (s)"], quality),
         "static": markdown_table(["method", "background px", "RMS motion of background (px)", "< 0.05 px"], static),
         "region": markdown_table(["method", "motion inside / input", "motion outside / input"], region),
         "speed": markdown_table(["frame size", "method", "frames/s"], speed),
-        "scaling": markdown_table(["frames", "size", "method", "time (s)", "frames/s", "peak RSS (MiB)"], scaling),
+        "scaling": (previous_scaling_table() if scaling is None else
+                    markdown_table(["frames", "size", "method", "time (s)", "frames/s", "peak RSS (MiB)"], scaling)),
     }
     for table in tables.values():
         print(table, end="\n\n")
-    command = "python benchmarks/pipeline.py" + (" --quick" if args.quick else "")
+    command = "python benchmarks/pipeline.py" + (" --quick" if args.quick else "") + (" --skip-scaling" if args.skip_scaling else "")
     body = f"""Command: `{command}`. Machine: {machine_line()}.
 
 **Band-selective quality.** Plate 128x128, {n} frames at 500 Hz: 25 Hz bending mode (0.1 px, vertical) and 90 Hz rigid mode (0.05 px, horizontal), drift 3 px/s, noise 1/255, 8-bit. Alpha {ALPHA:g} on {BAND[0]}-{BAND[1]}; scored against the exact render with only the 25 Hz mode magnified, over the middle half of the record. Motion error: end-point error of OpenCV DIS between output frame 0 and frame t against the exact magnified motion; the first row is DIS's own error on the exact render.

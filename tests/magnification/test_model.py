@@ -102,3 +102,23 @@ def test_config_round_trip():
     again = Magnifier(**model.config())
     assert again.config() == model.config()
     assert [p.shape for p in again.parameters()] == [p.shape for p in model.parameters()]
+
+
+def test_correction_floor_keeps_a_share_of_the_correction_for_noise_free_flow():
+    """log-error encoding: at confidence 1 the correction is off without a floor and exactly ``floor`` times the
+    full-noise correction with one (the head's field rows set so the raw correction is a known constant)."""
+    torch.manual_seed(0)
+    i0, it = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    flow, ones = torch.zeros(1, 2, 32, 32), torch.ones(1, 1, 32, 32)
+    fields = {}
+    for floor in (0.0, 0.3):
+        model = Magnifier(base="splat", confidence_encoding="log-error", correction_floor=floor).eval()
+        assert Magnifier(**model.config()).config() == model.config()
+        with torch.no_grad():
+            model.net.head.bias[:2] = 0.5  # raw correction 0.5 / _FLOW_SCALE px everywhere
+            fields[floor] = model.predict(i0, it, torch.full_like(it, 4.0), flow=flow, confidence=ones)[0]
+            noisy = model.predict(i0, it, torch.full_like(it, 4.0), flow=flow, confidence=torch.full_like(it, 1e-6))[0]
+    assert float(fields[0.0].abs().max()) == 0.0
+    assert torch.allclose(fields[0.3], 0.3 * noisy, atol=1e-6)
+    with pytest.raises(ValueError, match="correction_floor"):
+        Magnifier(correction_floor=1.5)

@@ -85,3 +85,23 @@ def test_splat_model_field_is_the_motion_it_renders():
     torch.testing.assert_close(field, flow)
     assert float(residual.abs().max()) == 0.0
     torch.testing.assert_close(rendered, model.render(it, alpha, field, residual))
+
+
+def test_a_narrower_target_window_sharpens_object_outlines(estimator):
+    """Noise-free object scenes: the target of Lucas-Kanade with a 1.5 px window is nearer the exact displacement
+    than the default 3 px window's (measured: 0.087 against 0.129 px at 1 px motion, 4 scenes; here 2 scenes)."""
+    from vibmag.synthetic import object_scene
+
+    scenes = [object_scene((96, 96), n_objects=3, motion=[(1.0, 0.0), (0.0, -1.0), (0.7, 0.7)], seed=s) for s in (3, 4)]
+    pairs = PairPool(np.stack([d["frames"].values[0] for d in scenes]).astype(np.float32),
+                     np.stack([d["frames"].values[1] for d in scenes]).astype(np.float32), np.array(["objects"] * 2))
+    truth = np.stack([d["true_displacement"].values[1] for d in scenes])
+
+    def error(config):
+        target = build_target_pool(pairs, estimator, config).target
+        return float(np.hypot(*(target - truth)[:, :, 10:-10, 10:-10].transpose(1, 0, 2, 3)).mean())
+
+    default = TargetConfig(copies=1, noise_prob=0.0, sigma=0.0)
+    narrow = TargetConfig(copies=1, noise_prob=0.0, sigma=0.0, window=1.5)
+    assert narrow.key() != default.key() and "-w1.5" in narrow.key()
+    assert error(narrow) < 0.85 * error(default)

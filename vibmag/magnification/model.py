@@ -206,8 +206,12 @@ class Magnifier(nn.Module):
         base: str = "warp",
         resampling: str = "bilinear",
         confidence_encoding: str = "linear",
+        correction_floor: float = 0.0,
     ):
         super().__init__()
+        if not 0.0 <= correction_floor <= 1.0:
+            raise ValueError(f"correction_floor must be in [0, 1], got {correction_floor}")
+        self.correction_floor = float(correction_floor)
         if confidence_encoding not in CONFIDENCE_ENCODINGS:
             raise ValueError(f"confidence_encoding must be one of {CONFIDENCE_ENCODINGS}, got {confidence_encoding!r}")
         self.confidence_encoding = confidence_encoding
@@ -246,6 +250,8 @@ class Magnifier(nn.Module):
             config["resampling"] = self.resampling
         if self.confidence_encoding != "linear":
             config["confidence_encoding"] = self.confidence_encoding
+        if self.correction_floor:
+            config["correction_floor"] = self.correction_floor
         return config
 
     def forward(
@@ -329,7 +335,9 @@ class Magnifier(nn.Module):
         if self.uses_flow:
             # with the log-error encoding the correction scales with the flow's predicted noise: a noise-free
             # flow (also a confidence of 1) keeps the smoothed field exactly, there is nothing to denoise
-            field = (field * reliability if self.confidence_encoding == "log-error" else field) + flow
+            if self.confidence_encoding == "log-error":
+                field = field * (self.correction_floor + (1.0 - self.correction_floor) * reliability)
+            field = field + flow
         return field, 0.1 * F.pixel_shuffle(out[:, 2:6], 2)[..., :h, :w]
 
     def _network_adds_nothing(self, reliability: torch.Tensor) -> bool:
@@ -340,7 +348,7 @@ class Magnifier(nn.Module):
         displacement); the residual R is 0 when its output rows of the head are all zero (the shipped model's:
         its objective never trains them). Then D is the smoothed flow and R = 0 whatever the network computes.
         """
-        if self.training or torch.is_grad_enabled() or self.confidence_encoding != "log-error":
+        if self.training or torch.is_grad_enabled() or self.confidence_encoding != "log-error" or self.correction_floor:
             return False
         head = self.net.head
         residual_off = not bool(head.weight[2:].any()) and (head.bias is None or not bool(head.bias[2:].any()))

@@ -8,8 +8,9 @@ sensor noise of one level:
 
 * copy 0 is the generator's input (I0, It), with vibmag's default flow
   F(I0, It) and its confidence;
-* copies 1..K give the target: the mean over them of the default flow, or
-  of the edge-aware Lucas-Kanade flow started from it
+* copies 1..K give the target: the mean over them of the default flow (or
+  of Lucas-Kanade with a narrower ``window``, whose extra noise the mean of
+  K copies pays for), or of the edge-aware Lucas-Kanade flow started from it
   (:func:`vibmag.magnification.splat.edge_aware_flow`, ``sigma`` > 0),
   optionally smoothed as the generator smooths its input (``smoothing``).
   The shipped model: K = 16, the default flow, smoothing 1.5 px
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..flow import LucasKanade
 from .data import PairPool
 from .losses import flow_and_confidence
 from .model import smooth_flow
@@ -48,7 +50,9 @@ _FIELDS = ("i0", "it", "flow", "confidence", "target", "sigma")  # TargetPool's 
 class TargetConfig:
     """How the targets are made: ``copies`` independent renders, noise sigma log-uniform in ``noise_range`` on a
     share ``noise_prob`` of the pairs (the rest noise-free), the edge-aware window ``sigma`` px (0: the default
-    estimator's flow itself), and ``smoothing`` px: the mean flow of the copies smoothed as the generator smooths
+    estimator's flow itself), ``window`` the Lucas-Kanade window sigma (px) of the copies' flows (None: the training
+    estimator's; averaging K copies lowers their noise by sqrt(K), which pays for a sharper window than the input's),
+    and ``smoothing`` px: the mean flow of the copies smoothed as the generator smooths
     its input (:func:`vibmag.magnification.model.smooth_flow`, weighted by the copies' mean confidence), so on a
     noise-free pair the target is the generator's own starting field and only the noise is left to learn."""
 
@@ -59,12 +63,14 @@ class TargetConfig:
     smoothing: float = 0.0
     same_noise: bool = False
     seed: int = 0
+    window: float | None = None
 
     def key(self) -> str:
         lo, hi = self.noise_range
         same = "-same" if self.same_noise else ""
         smooth = f"-g{self.smoothing:g}" if self.smoothing else ""
-        return f"k{self.copies}-p{self.noise_prob:g}-n{lo:g}-{hi:g}-s{self.sigma:g}{smooth}{same}-seed{self.seed}-v1"
+        window = f"-w{self.window:g}" if self.window is not None else ""
+        return f"k{self.copies}-p{self.noise_prob:g}-n{lo:g}-{hi:g}-s{self.sigma:g}{smooth}{window}{same}-seed{self.seed}-v1"
 
 
 @dataclass
@@ -188,7 +194,12 @@ def _noisy(i0: np.ndarray, it: np.ndarray, sigma: float, rng: np.random.Generato
 
 
 def _mean_target(estimator, copies: list, config: TargetConfig) -> torch.Tensor:
-    """The target (B, 2, S, S): the copies' mean flow, smoothed by ``config.smoothing`` px when set."""
+    """The target (B, 2, S, S): the copies' mean flow, smoothed by ``config.smoothing`` px when set.
+
+    The copies are measured by ``estimator``, or by vibmag's Lucas-Kanade with ``config.window`` when that is set.
+    """
+    if config.window is not None:
+        estimator = LucasKanade(window=config.window)
     flows, weights = [], []
     for pair in copies:
         i0, it = pair[:, :1], pair[:, 1:]

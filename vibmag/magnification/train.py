@@ -262,11 +262,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--base", choices=["warp", "splat"], default="warp", help="how the field moves It: backward warp, or z-ordered forward splat")
     p.add_argument("--copies", type=int, default=4, help="independently noised copies averaged into the target (independent-flow)")
     p.add_argument("--target-sigma", type=float, default=2.0, help="edge-aware Lucas-Kanade window of the target, px; 0: the default estimator's flow (independent-flow)")
+    p.add_argument("--target-window", type=float, default=None,
+                   help="Lucas-Kanade window sigma (px) of the target's flows; default: the training estimator's (independent-flow)")
     p.add_argument("--target-smoothing", type=float, default=0.0,
                    help="px: the target smoothed as the generator smooths its input (set it to --flow-smoothing; independent-flow)")
     p.add_argument("--same-noise", action="store_true", help="the control: the target from the input copy itself (independent-flow)")
     p.add_argument("--confidence-encoding", choices=["linear", "log-error"], default="linear",
                    help="how the network reads the flow's confidence (vibmag.magnification.model.encode_confidence)")
+    p.add_argument("--correction-floor", type=float, default=0.0,
+                   help="with --confidence-encoding log-error: the share of the learned correction kept for a noise-free flow "
+                        "(0: none, so the network only denoises; above 0 it may also sharpen)")
     p.add_argument("--ones-prob", type=float, default=0.0, help="share of samples given a confidence of 1 (independent-flow)")
     p.add_argument("--huber-beta", type=float, default=0.5, help="px below which the independent-flow loss is quadratic")
     p.add_argument("--truth-scenes", type=int, default=0, help="held-out scenes with exact magnified renders scored at every evaluation (logged, never trained on)")
@@ -365,7 +370,8 @@ def _paper_objective(args, pool: PairPool, loss_fn: FlowMagLoss, device):
 def _target_objective(args, pool: PairPool, estimator, out: Path, device):
     """``(run_epoch, validate)`` for the independent-flow objective (:mod:`vibmag.magnification.targets`)."""
     config = TargetConfig(copies=args.copies, noise_prob=args.noise_prob, sigma=args.target_sigma,
-                          smoothing=args.target_smoothing, same_noise=args.same_noise, seed=args.seed)
+                          smoothing=args.target_smoothing, same_noise=args.same_noise, seed=args.seed,
+                          window=args.target_window)
     cache = out / f"targets-{_pool_config(args).key()}-{config.key()}.npz"
     if cache.exists():
         targets = TargetPool.load(cache)
@@ -437,7 +443,8 @@ def main(argv=None) -> int:
         with torch.random.fork_rng():  # seeded initialisation without touching the global generator
             torch.manual_seed(args.seed)
             model = Magnifier(args.variant, widths=widths, max_alpha=args.alpha_max, flow_smoothing=args.flow_smoothing, base=args.base,
-                              confidence_encoding=args.confidence_encoding).to(device)
+                              confidence_encoding=args.confidence_encoding,
+                              correction_floor=args.correction_floor).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
         step = 0
     (out / "config.json").write_text(json.dumps({**config, "pool_config": asdict(pool_cfg)}, indent=2))
