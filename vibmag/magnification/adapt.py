@@ -144,7 +144,7 @@ def adapt(
         return adapted.eval()
     if "--objective independent-flow" in getattr(model, "metadata", {}).get("command", ""):
         warnings.warn("test-time adaptation fine-tunes with the paper's losses, whose target shares the recording's "
-                      "noise; on the shipped (independent-flow) model it raised the motion error by 12-15 % in 2 min on a "
+                      "noise; on the shipped (independent-flow) model it raised the motion error by 11-15 % in 2 min on a "
                       "held-out recording (docs/model_card.md): use it to experiment, not to improve the result",
                       VibmagWarning, stacklevel=2)
     device = next(adapted.parameters()).device
