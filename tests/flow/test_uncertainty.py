@@ -108,3 +108,13 @@ def test_batched_frames_give_the_same_displacement_and_uncertainty():
     xr.testing.assert_allclose(one, batched, atol=1e-5)
     with pytest.raises(ValueError, match="batch_frames must be a positive integer"):
         estimate_displacement(ds, batch_frames=0)
+
+
+def test_error_from_confidence_inverts_confidence_from_error():
+    from vibmag.flow.confidence import confidence_from_error, error_from_confidence
+
+    error = torch.tensor([0.0, 0.001, 0.05, 0.3, 2.0], dtype=torch.float64)
+    back = error_from_confidence(confidence_from_error(error, 0.05), 0.05)
+    assert torch.allclose(back, error, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="tolerance"):
+        error_from_confidence(torch.ones(1), 0.0)

@@ -47,6 +47,7 @@ __all__ = [
     "texture_error",
     "forward_backward_error",
     "confidence_from_error",
+    "error_from_confidence",
     "displacement_covariance",
     "noise_variance_gain",
 ]
@@ -159,3 +160,17 @@ def confidence_from_error(error: torch.Tensor, tolerance: float) -> torch.Tensor
     if tolerance <= 0:
         raise ValueError(f"tolerance must be positive (px), got {tolerance}")
     return 1.0 / (1.0 + (error / tolerance) ** 2)
+
+
+def error_from_confidence(confidence: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """The predicted error (px) a confidence stands for: the inverse of :func:`confidence_from_error`,
+    ``tolerance * sqrt(1 / c - 1)``, with c clamped to [1e-6, 1] (so 1 maps to 0 and 0 to a large, finite error).
+
+    Raises
+    ------
+    ValueError
+        If ``tolerance`` is not positive.
+    """
+    if tolerance <= 0:
+        raise ValueError(f"tolerance must be positive (px), got {tolerance}")
+    return tolerance * torch.sqrt((1.0 / confidence.clamp(1e-6, 1.0) - 1.0).clamp_min(0.0))

@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..flow.confidence import error_from_confidence
 from ..flow.filters import gaussian_kernel1d, separable_filter, to_luminance
 from ..flow.warp import pixel_grid
 from ..flow.warp import warp as _warp
@@ -390,7 +391,7 @@ def encode_confidence(confidence: torch.Tensor, encoding: str) -> torch.Tensor:
     """
     if encoding == "linear":
         return confidence
-    error = _CONFIDENCE_TOLERANCE * torch.sqrt((1.0 / confidence.clamp(1e-6, 1.0) - 1.0).clamp_min(0.0))
+    error = error_from_confidence(confidence, _CONFIDENCE_TOLERANCE)
     return torch.log10(error.clamp(1e-3, 1.0)) / 3.0 + 1.0
 
 
