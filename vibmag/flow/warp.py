@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from .filters import bspline_prefilter_kernel, central_gradient, separable_filter
 
-__all__ = ["pixel_grid", "bspline_coefficients", "spline_gradient", "sample_bspline", "warp"]
+__all__ = ["pixel_grid", "bspline_coefficients", "spline_gradient", "sample_bspline", "sample_bspline_components", "warp"]
 
 #: Values of the cubic B-spline at offsets -1, 0, 1: evaluating a spline at the pixel centres.
 _BSPLINE_AT_PIXELS = (1.0 / 6.0, 4.0 / 6.0, 1.0 / 6.0)
@@ -79,20 +79,56 @@ def sample_bspline(coefficients: torch.Tensor, flow: torch.Tensor) -> torch.Tens
     Positions outside the image read the spline of the image mirrored
     about its edge pixels.
     """
-    n, _, height, width = coefficients.shape
+    height, width = coefficients.shape[-2:]
     base_x, base_y = pixel_grid(height, width, dtype=flow.dtype, device=flow.device)
-    weight_x0, weight_x1, pos_x0, pos_x1 = _linear_fetches(base_x + flow[:, 0])
-    weight_y0, weight_y1, pos_y0, pos_y1 = _linear_fetches(base_y + flow[:, 1])
-    grids = [
-        _normalized_grid(pos_x, pos_y, height, width)
-        for pos_y in (pos_y0, pos_y1)
-        for pos_x in (pos_x0, pos_x1)
-    ]
+    return _sample_fetches(coefficients, _axis_fetches(base_x + flow[:, 0], width), _axis_fetches(base_y + flow[:, 1], height))
+
+
+def sample_bspline_components(coefficients: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The splines at ``p + flow``, at ``p + (0, flow_y)`` and at ``p + (flow_x, 0)``: each (N, C, H, W).
+
+    Equal, bit for bit, to three :func:`sample_bspline` calls with the flow,
+    the flow with x set to 0 and the flow with y set to 0, at the cost of two
+    axes' fetch weights instead of six (an unmoved axis's are the pixel
+    grid's, shared by every frame). What :class:`vibmag.flow.evidence.MotionEvidence`
+    needs: what the motion, and each component of it, explains.
+    """
+    height, width = coefficients.shape[-2:]
+    base_x, base_y = pixel_grid(height, width, dtype=flow.dtype, device=flow.device)
+    moving_x, moving_y = _axis_fetches(base_x + flow[:, 0], width), _axis_fetches(base_y + flow[:, 1], height)
+    still_x, still_y = _axis_fetches(base_x, width), _axis_fetches(base_y, height)
+    return tuple(_sample_fetches(coefficients, x, y) for x, y in ((moving_x, moving_y), (still_x, moving_y), (moving_x, still_y)))
+
+
+def _axis_fetches(position: torch.Tensor, size: int):
+    """Along one axis of ``size`` px: the weights of the two linear fetches at ``position`` px and their grid coordinates.
+
+    Returns ``(w0, w1, g0, g1)``, each shaped like ``position``, with
+    ``g`` in ``grid_sample``'s [-1, 1] (align_corners=True).
+    """
+    w0, w1, p0, p1 = _linear_fetches(position)
+    scale = 2.0 / max(size - 1, 1)
+    return w0, w1, p0 * scale - 1.0, p1 * scale - 1.0
+
+
+def _sample_fetches(coefficients: torch.Tensor, x_fetches, y_fetches) -> torch.Tensor:
+    """(N, C, H, W) spline values from the x and y axes' :func:`_axis_fetches`, each (N, H, W) or (H, W).
+
+    One ``grid_sample`` call reads the four bilinear fetches; the grid's
+    (y fetch, x fetch) blocks are filled by broadcasting, so an axis's
+    fetches shared by all frames are not copied per frame first.
+    """
+    n, _, height, width = coefficients.shape
+    wx0, wx1, gx0, gx1 = x_fetches
+    wy0, wy1, gy0, gy1 = y_fetches
+    grid = torch.empty((n, 2, 2, height, width, 2), dtype=gx0.dtype, device=gx0.device)  # (y fetch, x fetch)
+    grid[..., 0] = torch.stack((gx0, gx1), dim=-3).unsqueeze(-4)
+    grid[..., 1] = torch.stack((gy0, gy1), dim=-3).unsqueeze(-3)
     fetched = F.grid_sample(
-        coefficients, torch.cat(grids, dim=1), mode="bilinear", padding_mode="reflection", align_corners=True
+        coefficients, grid.view(n, 4 * height, width, 2), mode="bilinear", padding_mode="reflection", align_corners=True
     )
     s00, s01, s10, s11 = fetched.split(height, dim=2)
-    wx0, wx1, wy0, wy1 = (w.unsqueeze(1) for w in (weight_x0, weight_x1, weight_y0, weight_y1))
+    wx0, wx1, wy0, wy1 = (w.unsqueeze(-3) for w in (wx0, wx1, wy0, wy1))
     return wy0 * (wx0 * s00 + wx1 * s01) + wy1 * (wx0 * s10 + wx1 * s11)
 
 

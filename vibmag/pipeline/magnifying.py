@@ -67,6 +67,7 @@ from ..magnification.alpha import DEFAULT_TRANSITION, alpha_grid, with_region
 from ..magnification.classical import LinearEulerian, RieszPhase, TemporalFilter
 from ..magnification.pyramid import max_levels
 from ..magnification.splat import splat_warp
+from ..memory import reuses_freed_memory
 from ..progress import Progress, Ticker
 from ..recording import describe_frames, frame_rate_hz, lazy_time_chunks
 from ..streaming import TemporalStore
@@ -117,6 +118,7 @@ class _Plan:
     box: tuple[int, int, int, int]  # (y0, x0, y1, x1) px, half-open: where pass 1 computes (the whole frame: no crop)
 
 
+@reuses_freed_memory
 def magnify(
     ds: xr.Dataset,
     alpha,
