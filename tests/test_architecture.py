@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1] / "vibmag"
 
 #: Floor of each part of the package, lowest first; a module may import its own floor or lower ones.
 FLOORS = {
-    "vibmag.errors": 0, "vibmag.units": 0, "vibmag.files": 0, "vibmag.memory": 0,
+    "vibmag.errors": 0, "vibmag.units": 0, "vibmag.files": 0,
     "vibmag.recording": 1, "vibmag.streaming": 1, "vibmag.progress": 1,
     "vibmag.io": 2, "vibmag.flow": 2, "vibmag.analysis": 2, "vibmag.synthetic": 2, "vibmag.sample_data": 2,
     "vibmag.magnification": 3, "vibmag.viz": 3,

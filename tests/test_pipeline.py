@@ -1,5 +1,6 @@
 """Whole-recording magnification against exact renders from vibmag.synthetic."""
 
+import sys
 import threading
 
 import numpy as np
@@ -180,3 +181,12 @@ def test_alpha_map_as_dataarray(two_modes):
     alpha = xr.DataArray(np.full((64, 64), 10.0), dims=("y", "x"))
     out = run_magnify(two_modes, alpha, band=BAND, method="lagrangian")
     assert out.attrs["alpha"] == "per-pixel map" and out.attrs["alpha_max"] == 10.0
+
+
+@pytest.mark.parametrize("method", ["flowmag", "lagrangian"])
+def test_compute_batches_inside_a_chunk_change_nothing(two_modes, method, monkeypatch):
+    """Pass 1 and 2 split each chunk into batches of batch_frames_for frames; three-frame batches give the same video."""
+    whole = run_magnify(two_modes, 10.0, band=BAND, method=method)["frames"].values
+    monkeypatch.setattr(sys.modules["vibmag.flow.api"], "BATCH_PIXELS", 3 * two_modes.sizes["y"] * two_modes.sizes["x"])
+    batched = run_magnify(two_modes, 10.0, band=BAND, method=method)["frames"].values
+    np.testing.assert_allclose(batched, whole, atol=1e-6)

@@ -133,3 +133,11 @@ def test_bad_arguments_name_the_problem(plate, kwargs, error, message):
 def test_not_a_recording_is_refused():
     with pytest.raises(RecordingError, match="needs a recording Dataset with a 'frames' variable"):
         vibmag.estimate_displacement(torch.zeros(3, 8, 8))
+
+
+@pytest.mark.parametrize(("size", "frames"), [((512, 512), 2), ((256, 256), 8), ((1024, 1024), 1), ((4000, 3000), 1),
+                                              ((8, 8), 8192)])
+def test_default_batch_holds_about_half_a_million_pixels(size, frames):
+    from vibmag.flow.api import BATCH_PIXELS, batch_frames_for
+
+    assert BATCH_PIXELS == 2**19 and batch_frames_for(*size) == frames

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 import torch
@@ -67,6 +68,23 @@ def test_component_samples_are_the_image_moved_along_one_axis():
     assert torch.equal(both, sample_bspline(coefficients, flow))
     assert torch.equal(y_only, sample_bspline(coefficients, torch.stack((0 * flow[:, 0], flow[:, 1]), 1)))
     assert torch.equal(x_only, sample_bspline(coefficients, torch.stack((flow[:, 0], 0 * flow[:, 1]), 1)))
+
+
+def test_sampling_in_groups_of_frames_changes_nothing(monkeypatch):
+    """Frames sampled in groups (a small grid budget) give the values and gradients of one call, bit for bit."""
+    warp_module = sys.modules["vibmag.flow.warp"]
+    frames = torch.rand(5, 1, 40, 30, dtype=torch.float64)
+    flow = (3 * torch.randn(5, 2, 40, 30, dtype=torch.float64)).requires_grad_()
+    coefficients = bspline_coefficients(frames)
+    whole = sample_bspline(coefficients, flow)
+    (whole_grad,) = torch.autograd.grad(whole.square().sum(), flow)
+    whole_components = sample_bspline_components(coefficients, flow.detach())
+    monkeypatch.setattr(warp_module, "_GRID_BYTES", 2 * 8 * 40 * 30 * 8)  # two frames per group: 2 + 2 + 1
+    grouped = sample_bspline(coefficients, flow)
+    (grouped_grad,) = torch.autograd.grad(grouped.square().sum(), flow)
+    assert torch.equal(grouped, whole) and torch.equal(grouped_grad, whole_grad)
+    grouped_components = sample_bspline_components(coefficients, flow.detach())
+    assert all(torch.equal(a, b) for a, b in zip(grouped_components, whole_components))
 
 
 def test_matched_gradient_is_the_spline_derivative():

@@ -16,6 +16,7 @@ import scipy.stats
 import torch
 
 from .filters import gaussian_kernel1d, separable_filter
+from .api import batch_frames_for
 from .warp import bspline_coefficients, sample_bspline_components
 
 __all__ = ["MotionEvidence"]
@@ -74,7 +75,16 @@ class MotionEvidence:
         self.compensated_sq = torch.zeros_like(self.still)
 
     def add(self, frames: torch.Tensor, flow: torch.Tensor) -> None:
-        """Accumulate (n, 1, H, W) luminance frames and their (n, 2, H, W) displacement."""
+        """Accumulate (n, 1, H, W) luminance frames and their (n, 2, H, W) displacement.
+
+        In groups of :func:`vibmag.flow.api.batch_frames_for` frames, which keeps the intermediates small.
+        """
+        batch = batch_frames_for(*frames.shape[-2:])
+        for start in range(0, frames.shape[0], batch):
+            self._add_group(frames[start:start + batch], flow[start:start + batch])
+
+    def _add_group(self, frames: torch.Tensor, flow: torch.Tensor) -> None:
+        """:meth:`add` for one group of frames."""
         def misfit(images):
             return ((images - self.reference) ** 2).sum(dim=(0, 1)).double()
 

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from ..errors import VibmagWarning
-from ..memory import reuses_freed_memory
 from ..flow.filters import to_luminance_array
 from .infer import resolve_flow
 from .losses import FlowMagLoss, flow_and_confidence
@@ -55,7 +54,6 @@ def recording_pairs(ds, *, reference: int = 0, max_pairs: int | None = 64, seed:
     return values[reference], values[others]
 
 
-@reuses_freed_memory
 def adapt(
     model: Magnifier,
     ds,

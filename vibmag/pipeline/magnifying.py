@@ -56,7 +56,7 @@ from .. import __version__
 from ..analysis import band_filter, check_band, region_bounds, region_mask
 from ..errors import MagnifyError, OverwriteError, VibmagWarning
 from ..flow import get_estimator, warp
-from ..flow.api import _expand_box, iter_displacement
+from ..flow.api import _expand_box, batch_frames_for, iter_displacement
 from ..flow.evidence import MotionEvidence
 from ..flow.filters import to_luminance
 from ..io import open_recording
@@ -67,7 +67,6 @@ from ..magnification.alpha import DEFAULT_TRANSITION, alpha_grid, with_region
 from ..magnification.classical import LinearEulerian, RieszPhase, TemporalFilter
 from ..magnification.pyramid import max_levels
 from ..magnification.splat import splat_warp
-from ..memory import reuses_freed_memory
 from ..progress import Progress, Ticker
 from ..recording import describe_frames, frame_rate_hz, lazy_time_chunks
 from ..streaming import TemporalStore
@@ -118,7 +117,6 @@ class _Plan:
     box: tuple[int, int, int, int]  # (y0, x0, y1, x1) px, half-open: where pass 1 computes (the whole frame: no crop)
 
 
-@reuses_freed_memory
 def magnify(
     ds: xr.Dataset,
     alpha,
@@ -609,7 +607,7 @@ def _track(estimator, ds: xr.Dataset, plan: _Plan, store: TemporalStore, ticker:
     reference = _frames(ds, slice(plan.reference, plan.reference + 1))
     evidence = MotionEvidence(to_luminance(reference))
     for part in iter_displacement(ds, estimator, _to_numpy(reference)[0], chunk_frames=plan.chunk_frames,
-                                  batch_frames=plan.chunk_frames, cancel=ticker.cancel):
+                                  cancel=ticker.cancel):
         with torch.no_grad():
             evidence.add(to_luminance(part.frames), part.flow)
         store.write(part.window.start, part.flow.reshape(part.flow.shape[0], -1).numpy())
@@ -632,8 +630,10 @@ def _magnify_chunks(step, ds: xr.Dataset, plan: _Plan, alpha: np.ndarray, measur
     for window in _chunks(plan):
         frames = _frames(ds, window)
         selected = torch.from_numpy(measured.store.read(window.start, window.stop)).view(-1, 2, height, width) * share
+        batch = batch_frames_for(height, width)
         with torch.no_grad():
-            out = step(reference, frames, selected, gated)
+            out = torch.cat([step(reference, frames[i:i + batch], selected[i:i + batch], gated)
+                             for i in range(0, frames.shape[0], batch)])
         sink.write(window.start, _to_numpy(out), box)
         ticker.advance(window.stop - window.start)
 
