@@ -168,6 +168,15 @@ def run_scaling(cases, method: str, chunk_frames: int = 16) -> list[list]:
     return rows
 
 
+def speed_target(speed: list[list]) -> str:
+    """Issue 14's line on the default method's frames per second at 512x512 (empty when that size was not timed)."""
+    rates = [row[2] for row in speed if row[0] == "512x512" and row[1] == "flowmag"]
+    if not rates:
+        return ""
+    return (f"Target (issue 14): the default method (flowmag) at >= 10 frames/s at 512x512, whole frame: "
+            f"{'met' if rates[0] >= 10 else 'NOT met'} ({rates[0]:.1f}).")
+
+
 def previous_scaling_table() -> str:
     """The memory-and-length table of the last full run, from docs/benchmarks.md, marked as such."""
     text = (HERE.parent / "docs" / "benchmarks.md").read_text()
@@ -221,9 +230,11 @@ def main(argv=None) -> None:
 
 {tables["region"]}
 
-**Throughput** (both passes, band-selective):
+**Throughput** (both passes, band-selective, 32 frames, after a warm-up call):
 
 {tables["speed"]}
+
+{speed_target(speed)}
 
 **Memory and time against length** (lagrangian, band-selective, `chunk_frames=16` (the default), streamed to HDF5, each in a fresh process; peak RSS: the kernel's high-water mark of the process's resident memory, Python, torch and all; target: under 2 GiB for 10,000 frames of 512x512):
 
