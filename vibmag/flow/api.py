@@ -262,7 +262,8 @@ def iter_displacement(
     device = torch.device("cpu") if device is None else torch.device(device)
     tracker = _Tracker(estimator, frames_tensor(reference[None], device), return_confidence, return_uncertainty)
     n_time = ds.sizes["time"]
-    batch_frames = batch_frames or batch_frames_for(ds.sizes["y"], ds.sizes["x"])
+    if batch_frames is None:
+        batch_frames = batch_frames_for(ds.sizes["y"], ds.sizes["x"])
     for window, chunk in iter_frame_chunks(ds, chunk_frames):
         check_cancel(cancel, "displacement")
         frames = frames_tensor(chunk, device)

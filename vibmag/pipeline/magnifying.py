@@ -627,10 +627,10 @@ def _magnify_chunks(step, ds: xr.Dataset, plan: _Plan, alpha: np.ndarray, measur
     share = torch.from_numpy(np.divide(weights, gate, out=np.zeros_like(weights), where=gate > 0).astype(np.float32))[None]
     gated = torch.from_numpy(1.0 + (alpha - 1.0) * gate)[None, None]
     reference = _frames(ds, slice(plan.reference, plan.reference + 1))
+    batch = batch_frames_for(height, width)  # frames per step call: keeps its intermediates small
     for window in _chunks(plan):
         frames = _frames(ds, window)
         selected = torch.from_numpy(measured.store.read(window.start, window.stop)).view(-1, 2, height, width) * share
-        batch = batch_frames_for(height, width)
         with torch.no_grad():
             out = torch.cat([step(reference, frames[i:i + batch], selected[i:i + batch], gated)
                              for i in range(0, frames.shape[0], batch)])
