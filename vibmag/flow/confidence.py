@@ -157,8 +157,7 @@ def confidence_from_error(error: torch.Tensor, tolerance: float) -> torch.Tensor
     ValueError
         If ``tolerance`` is not positive.
     """
-    if tolerance <= 0:
-        raise ValueError(f"tolerance must be positive (px), got {tolerance}")
+    _check_tolerance(tolerance)
     return 1.0 / (1.0 + (error / tolerance) ** 2)
 
 
@@ -171,6 +170,11 @@ def error_from_confidence(confidence: torch.Tensor, tolerance: float) -> torch.T
     ValueError
         If ``tolerance`` is not positive.
     """
+    _check_tolerance(tolerance)
+    return tolerance * torch.sqrt((1.0 / confidence.clamp(1e-6, 1.0) - 1.0).clamp_min(0.0))
+
+
+def _check_tolerance(tolerance: float) -> None:
+    """Raise ValueError unless the confidence mapping's ``tolerance`` (px) is positive."""
     if tolerance <= 0:
         raise ValueError(f"tolerance must be positive (px), got {tolerance}")
-    return tolerance * torch.sqrt((1.0 / confidence.clamp(1e-6, 1.0) - 1.0).clamp_min(0.0))
