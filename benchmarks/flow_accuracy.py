@@ -356,7 +356,7 @@ print(json.dumps({"first": rates[0], "warm": statistics.median(rates[1:])}))
 """
 
 
-def batch_speed(args, batches=(1, 2, 4, 8, "default")) -> dict:
+def batch_speed(args, batches=(1, 2, 4, 8, 32, "default")) -> dict:
     """Frames per second of ``estimate_displacement`` (default estimator) at 512x512 (256 with --quick), per ``batch_frames``.
 
     48 frames (16 with --quick) against frame 0, chunks of 32, each batch size in a fresh process: the first
@@ -425,14 +425,14 @@ def noise_floor_markdown(args, rows: list[dict], command: str, speed_figures: di
               "- pyidi (LK, DIC, simplified optical flow) side by side, at windows matched to its subsets: "
               "[pyidi side by side](#pyidi-side-by-side-issue-14) (benchmarks/pyidi_comparison.py).", ""]
     if speed_figures:
-        from vibmag.flow.api import batch_frames_for
+        from vibmag.flow.api import call_frames_for
 
         fps, size = speed_figures["fps"], speed_figures["size"]
         default, first = fps["default"], speed_figures["first"]
         lines += [f"Speed, {size}x{size}, `estimate_displacement` with the default estimator, warm (median of "
                   f"{args.repeats} calls, each batch size in a fresh process; frames/s by `batch_frames=`): "
                   + ", ".join(f"{b}: {v:.1f}" for b, v in fps.items() if b != "default")
-                  + f"; the default (`vibmag.flow.api.batch_frames_for`: {batch_frames_for(size, size)} at {size}x{size}) "
+                  + f"; the default (`vibmag.flow.api.call_frames_for`: {call_frames_for(size, size)} at {size}x{size}) "
                   f"{default:.1f}. Target >= 50 frames/s at 512x512: {'met' if default >= 50 else 'NOT met'}. "
                   f"First call at this size {first:.1f} frames/s, {default / first:.2f}x the warm time (target <= 1.5x: "
                   f"{'met' if default / first <= 1.5 else 'NOT met'}). Measured on this 2-core machine, whose rates vary "

@@ -185,8 +185,12 @@ def test_alpha_map_as_dataarray(two_modes):
 
 @pytest.mark.parametrize("method", ["flowmag", "lagrangian"])
 def test_compute_batches_inside_a_chunk_change_nothing(two_modes, method, monkeypatch):
-    """Pass 1 and 2 split each chunk into batches of batch_frames_for frames; three-frame batches give the same video."""
+    """Pass 1 (estimator calls and Lucas-Kanade's level groups) and pass 2 split each chunk into batches; three-frame
+    batches give the same video."""
     whole = run_magnify(two_modes, 10.0, band=BAND, method=method)["frames"].values
-    monkeypatch.setattr(sys.modules["vibmag.flow.api"], "BATCH_PIXELS", 3 * two_modes.sizes["y"] * two_modes.sizes["x"])
+    three = 3 * two_modes.sizes["y"] * two_modes.sizes["x"]
+    for module, name in (("vibmag.flow.api", "BATCH_PIXELS"), ("vibmag.flow.api", "CALL_PIXELS"),
+                         ("vibmag.flow.lk", "LEVEL_PIXELS")):
+        monkeypatch.setattr(sys.modules[module], name, three)
     batched = run_magnify(two_modes, 10.0, band=BAND, method=method)["frames"].values
     np.testing.assert_allclose(batched, whole, atol=1e-6)

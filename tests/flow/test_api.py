@@ -141,3 +141,10 @@ def test_default_batch_holds_about_half_a_million_pixels(size, frames):
     from vibmag.flow.api import BATCH_PIXELS, batch_frames_for
 
     assert BATCH_PIXELS == 2**19 and batch_frames_for(*size) == frames
+
+
+@pytest.mark.parametrize(("size", "frames"), [((512, 512), 16), ((256, 256), 64), ((1024, 1024), 4), ((4000, 3000), 1)])
+def test_default_estimator_call_holds_about_four_million_pixels(size, frames):
+    from vibmag.flow.api import CALL_PIXELS, call_frames_for
+
+    assert CALL_PIXELS == 2**22 and call_frames_for(*size) == frames

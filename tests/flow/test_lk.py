@@ -94,6 +94,24 @@ def test_prepared_reference_equals_one_call(speckle64):
     assert torch.equal(estimator.track(prepared, moving), estimator(speckle64, moving))
 
 
+@pytest.mark.parametrize("max_window", [None, 6.0])
+def test_level_groups_change_no_result(max_window, monkeypatch):
+    """Levels fitted a few frames at a time (LEVEL_PIXELS) give the flow, confidence and uncertainty of one group, bit for bit."""
+    from vibmag.flow import lk
+
+    ds = vibrating_plate((64, 64), n_frames=6, noise=1 / 255, modes=(Mode("125 Hz", 0.8, direction=30),))
+    frames = torch.from_numpy(ds["frames"].values.astype(np.float32))[:, None]
+    estimator = LucasKanade(max_window=max_window, levels=3)
+    prepared = estimator.prepare(frames[:1])
+    whole = estimator.track_with_uncertainty(prepared, frames[1:])
+    monkeypatch.setattr(lk, "LEVEL_PIXELS", 2 * 64 * 64)  # finest level: groups of 2, 2, 1; coarser ones fewer
+    assert len(lk._frame_groups(frames[1:])) == 3
+    grouped = estimator.track_with_uncertainty(prepared, frames[1:])
+    assert all(torch.equal(a, b) for a, b in zip(whole, grouped))
+    truth = torch.from_numpy(ds["true_displacement"].values[1:])
+    assert float((grouped[0] - truth)[..., 8:-8, 8:-8].abs().max()) < 0.05
+
+
 def test_gradcheck_both_inputs():
     generator = torch.Generator().manual_seed(0)
     ref = torch.rand(1, 1, 10, 11, dtype=torch.float64, generator=generator)

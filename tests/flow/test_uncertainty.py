@@ -104,7 +104,7 @@ def test_track_with_uncertainty_gives_flow_confidence_and_covariance(speckle64):
 def test_batched_frames_give_the_same_displacement_and_uncertainty():
     ds = vibrating_plate((48, 48), n_frames=7, noise=1 / 255, modes=(Mode("125 Hz", 0.3, direction=30),))
     one = estimate_displacement(ds, return_uncertainty=True, chunk_frames=5, batch_frames=1)
-    for batch in (3, None):  # None: batch_frames_for(48, 48), the whole chunk
+    for batch in (3, None):  # None: call_frames_for(48, 48), the whole chunk
         batched = estimate_displacement(ds, return_uncertainty=True, chunk_frames=5, batch_frames=batch)
         xr.testing.assert_identical(one, batched)  # frames are measured independently: bit for bit
     with pytest.raises(ValueError, match="batch_frames must be a positive integer"):

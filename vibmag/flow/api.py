@@ -25,22 +25,33 @@ from ..recording import iter_frame_chunks
 from .estimators import DEFAULT_METHOD, get_estimator
 
 __all__ = ["estimate_displacement", "iter_displacement", "DisplacementChunk", "frames_tensor", "DEFAULT_MARGIN",
-           "supports_uncertainty", "BATCH_PIXELS", "batch_frames_for"]
+           "supports_uncertainty", "BATCH_PIXELS", "batch_frames_for", "CALL_PIXELS", "call_frames_for"]
 
 #: Pixels of context measured around a region's bounding box (then discarded).
 DEFAULT_MARGIN = 32
 
-#: Pixels measured in one estimator call by default (:func:`batch_frames_for`). Eager PyTorch allocates every
-#: intermediate anew, and glibc maps blocks above its mmap threshold (at most 32 MiB) afresh, a page fault per
-#: 4 KiB; batches of about half a million pixels keep the intermediates below it and use both cores. Measured
-#: with estimate_displacement on vibmag.synthetic plates (2-core box): 512x512 at 41-45 frames/s in batches of 2,
-#: 34 one at a time, 24-29 in batches of 16; the best batch was 8 at 256x256 and 1 at 1024x1024.
+#: Pixels of one full-resolution step (:func:`batch_frames_for`): the magnifier's pass 2 and the motion evidence.
+#: Eager PyTorch allocates every intermediate anew, and glibc maps blocks above its mmap threshold (at most
+#: 32 MiB) afresh, a page fault per 4 KiB; batches of about half a million pixels keep the intermediates below it
+#: and use both cores. Lucas-Kanade groups each pyramid level by the same budget itself
+#: (:data:`vibmag.flow.lk.LEVEL_PIXELS`). Measured with estimate_displacement on vibmag.synthetic plates (2-core
+#: box), before that grouping: 512x512 at 41-45 frames/s in batches of 2, 34 one at a time, 24-29 in batches of 16.
 BATCH_PIXELS = 2**19
+
+#: Pixels of one estimator call by default (:func:`call_frames_for`). Lucas-Kanade fits its finest level in
+#: groups of :data:`BATCH_PIXELS` and its coarse levels, where dispatch outweighs arithmetic, in as many
+#: frames as fit: calls of 16 frames of 512x512 ran 1.26x faster than calls of 2 (bit-identical results).
+CALL_PIXELS = 2**22
 
 
 def batch_frames_for(height: int, width: int) -> int:
-    """Frames of (height, width) px measured in one call by default: as many as fit in :data:`BATCH_PIXELS`, at least 1."""
+    """Frames of (height, width) px in one full-resolution step: as many as fit in :data:`BATCH_PIXELS`, at least 1."""
     return max(1, BATCH_PIXELS // max(1, height * width))
+
+
+def call_frames_for(height: int, width: int) -> int:
+    """Frames of (height, width) px measured in one estimator call by default: :data:`CALL_PIXELS`' worth, at least 1."""
+    return max(1, CALL_PIXELS // max(1, height * width))
 
 
 def estimate_displacement(
@@ -85,7 +96,7 @@ def estimate_displacement(
         Frames read and held in memory at a time.
     batch_frames : int or None
         Frames measured in one estimator call (at most ``chunk_frames``;
-        default :func:`batch_frames_for` the frame size, about half a million
+        default :func:`call_frames_for` the frame size, about four million
         pixels). Results do not depend on it (Lucas-Kanade: bit for bit).
     progress : callable, bool or None
         ``progress(done, total)`` in frames; or a bar on stderr: None shows one
@@ -241,7 +252,7 @@ def iter_displacement(
     chunk_frames : int
         Frames read at a time (one yielded chunk).
     batch_frames : int or None
-        Frames measured in one estimator call (default: :func:`batch_frames_for` the frame size).
+        Frames measured in one estimator call (default: :func:`call_frames_for` the frame size).
     return_confidence : bool
         Also give the per-pixel confidence.
     return_uncertainty : bool
@@ -263,7 +274,7 @@ def iter_displacement(
     tracker = _Tracker(estimator, frames_tensor(reference[None], device), return_confidence, return_uncertainty)
     n_time = ds.sizes["time"]
     if batch_frames is None:
-        batch_frames = batch_frames_for(ds.sizes["y"], ds.sizes["x"])
+        batch_frames = call_frames_for(ds.sizes["y"], ds.sizes["x"])
     for window, chunk in iter_frame_chunks(ds, chunk_frames):
         check_cancel(cancel, "displacement")
         frames = frames_tensor(chunk, device)

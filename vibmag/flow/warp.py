@@ -158,18 +158,19 @@ def _linear_fetches(position: torch.Tensor):
     """Split the 4-tap cubic B-spline at ``position`` into two weighted linear fetches.
 
     Returns ``(w0, w1, p0, p1)`` with value = w0 * lerp(p0) + w1 * lerp(p1).
+    With ``t`` the position's fraction, the taps at index - 1 .. index + 2 are
+    b0 = (1 - t)^3 / 6, b1 = t^3 / 2 - t^2 + 2 / 3, b2 and b3 = t^3 / 6; they sum
+    to 1, so the second fetch's weight b2 + b3 is 1 - (b0 + b1) and b2 is never formed.
     """
     index = torch.floor(position)
     t = position - index
     t2 = t * t
     t3 = t2 * t
-    w0 = (1.0 - t) ** 3 / 6.0
-    w1 = (3.0 * t3 - 6.0 * t2 + 4.0) / 6.0
-    w2 = (-3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0) / 6.0
-    w3 = t3 / 6.0
-    g0 = w0 + w1
-    g1 = w2 + w3
-    return g0, g1, index - 1.0 + w1 / g0, index + 1.0 + w3 / g1
+    b0 = (1.0 - t) ** 3 / 6.0
+    b1 = 0.5 * t3 - t2 + 2.0 / 3.0
+    w0 = b0 + b1
+    w1 = 1.0 - w0
+    return w0, w1, index + (b1 / w0 - 1.0), index + (t3 / (6.0 * w1) + 1.0)
 
 
 def _normalized_grid(pos_x: torch.Tensor, pos_y: torch.Tensor, height: int, width: int) -> torch.Tensor:
