@@ -23,6 +23,7 @@ from ..errors import OptionValueError, RecordingError
 from ..progress import Progress, as_progress, check_cancel
 from ..recording import iter_frame_chunks
 from .estimators import DEFAULT_METHOD, get_estimator
+from .lk import LEVEL_PIXELS
 
 __all__ = ["estimate_displacement", "iter_displacement", "DisplacementChunk", "frames_tensor", "DEFAULT_MARGIN",
            "supports_uncertainty", "BATCH_PIXELS", "batch_frames_for", "CALL_PIXELS", "call_frames_for"]
@@ -33,10 +34,10 @@ DEFAULT_MARGIN = 32
 #: Pixels of one full-resolution step (:func:`batch_frames_for`): the magnifier's pass 2 and the motion evidence.
 #: Eager PyTorch allocates every intermediate anew, and glibc maps blocks above its mmap threshold (at most
 #: 32 MiB) afresh, a page fault per 4 KiB; batches of about half a million pixels keep the intermediates below it
-#: and use both cores. Lucas-Kanade groups each pyramid level by the same budget itself
-#: (:data:`vibmag.flow.lk.LEVEL_PIXELS`). Measured with estimate_displacement on vibmag.synthetic plates (2-core
-#: box), before that grouping: 512x512 at 41-45 frames/s in batches of 2, 34 one at a time, 24-29 in batches of 16.
-BATCH_PIXELS = 2**19
+#: and use both cores: the budget by which Lucas-Kanade groups each pyramid level (:data:`vibmag.flow.lk.LEVEL_PIXELS`).
+#: Measured with estimate_displacement on vibmag.synthetic plates (2-core box), before that grouping: 512x512 at
+#: 41-45 frames/s in batches of 2, 34 one at a time, 24-29 in batches of 16.
+BATCH_PIXELS = LEVEL_PIXELS
 
 #: Pixels of one estimator call by default (:func:`call_frames_for`). Lucas-Kanade fits its finest level in
 #: groups of :data:`BATCH_PIXELS` and its coarse levels, where dispatch outweighs arithmetic, in as many
@@ -46,12 +47,17 @@ CALL_PIXELS = 2**22
 
 def batch_frames_for(height: int, width: int) -> int:
     """Frames of (height, width) px in one full-resolution step: as many as fit in :data:`BATCH_PIXELS`, at least 1."""
-    return max(1, BATCH_PIXELS // max(1, height * width))
+    return _frames_within(BATCH_PIXELS, height, width)
 
 
 def call_frames_for(height: int, width: int) -> int:
     """Frames of (height, width) px measured in one estimator call by default: :data:`CALL_PIXELS`' worth, at least 1."""
-    return max(1, CALL_PIXELS // max(1, height * width))
+    return _frames_within(CALL_PIXELS, height, width)
+
+
+def _frames_within(pixels: int, height: int, width: int) -> int:
+    """How many frames of (height, width) px fit in ``pixels`` px, at least 1."""
+    return max(1, pixels // max(1, height * width))
 
 
 def estimate_displacement(

@@ -330,9 +330,8 @@ def _fit_level(level: _ReferenceLevel, index: int, image: torch.Tensor, coarse: 
     the base ū (None without ``smooth_base``), the moving image's spline
     coefficients, the start (the upsampled coarse flow) and the image sampled there.
     """
-    if coarse is None:
-        flow = image.new_zeros((image.shape[0], 2, *image.shape[-2:]))
-        base = torch.zeros_like(flow) if opts.smooth_base else None
+    if coarse is None:  # the coarsest level starts from zero flow, and ū = 0 is what base None stands for
+        flow, base = image.new_zeros((image.shape[0], 2, *image.shape[-2:])), None
     else:
         flow = upsample_flow(coarse)
         base = _smooth_upsampled(coarse, opts.window) if opts.smooth_base else None

@@ -112,8 +112,7 @@ def _axis_fetches(position: torch.Tensor, size: int):
     ``g`` in ``grid_sample``'s [-1, 1] (align_corners=True).
     """
     w0, w1, p0, p1 = _linear_fetches(position)
-    scale = 2.0 / max(size - 1, 1)
-    return w0, w1, p0 * scale - 1.0, p1 * scale - 1.0
+    return w0, w1, _grid_coordinate(p0, size), _grid_coordinate(p1, size)
 
 
 def _sample_fetches(coefficients: torch.Tensor, x_fetches, y_fetches) -> torch.Tensor:
@@ -159,7 +158,7 @@ def _linear_fetches(position: torch.Tensor):
 
     Returns ``(w0, w1, p0, p1)`` with value = w0 * lerp(p0) + w1 * lerp(p1).
     With ``t`` the position's fraction, the taps at index - 1 .. index + 2 are
-    b0 = (1 - t)^3 / 6, b1 = t^3 / 2 - t^2 + 2 / 3, b2 and b3 = t^3 / 6; they sum
+    b0 = (1 - t)^3 / 6, b1 = t^3 / 2 - t^2 + 2 / 3, b2, and b3 = t^3 / 6; they sum
     to 1, so the second fetch's weight b2 + b3 is 1 - (b0 + b1) and b2 is never formed.
     """
     index = torch.floor(position)
@@ -175,9 +174,12 @@ def _linear_fetches(position: torch.Tensor):
 
 def _normalized_grid(pos_x: torch.Tensor, pos_y: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Pixel positions (N, H, W) -> ``grid_sample`` grid (N, H, W, 2) for align_corners=True."""
-    gx = pos_x * (2.0 / max(width - 1, 1)) - 1.0
-    gy = pos_y * (2.0 / max(height - 1, 1)) - 1.0
-    return torch.stack((gx, gy), dim=-1)
+    return torch.stack((_grid_coordinate(pos_x, width), _grid_coordinate(pos_y, height)), dim=-1)
+
+
+def _grid_coordinate(position: torch.Tensor, size: int) -> torch.Tensor:
+    """Positions in px along an axis of ``size`` px -> ``grid_sample``'s [-1, 1] (align_corners=True)."""
+    return position * (2.0 / max(size - 1, 1)) - 1.0
 
 
 def _reflect(pos: torch.Tensor, last: int) -> torch.Tensor:
