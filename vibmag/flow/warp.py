@@ -108,11 +108,12 @@ def sample_bspline_components(coefficients: torch.Tensor, flow: torch.Tensor) ->
 def _axis_fetches(position: torch.Tensor, size: int):
     """Along one axis of ``size`` px: the weights of the two linear fetches at ``position`` px and their grid coordinates.
 
-    Returns ``(w0, w1, g0, g1)``, each shaped like ``position``, with
-    ``g`` in ``grid_sample``'s [-1, 1] (align_corners=True).
+    Returns ``(w0, g0, g1)``, each shaped like ``position``: the first
+    fetch's weight (the second's is 1 - w0) and the fetches' coordinates in
+    ``grid_sample``'s [-1, 1] (align_corners=True).
     """
-    w0, w1, p0, p1 = _linear_fetches(position)
-    return w0, w1, _grid_coordinate(p0, size), _grid_coordinate(p1, size)
+    w0, p0, p1 = _linear_fetches(position)
+    return w0, _grid_coordinate(p0, size), _grid_coordinate(p1, size)
 
 
 def _sample_fetches(coefficients: torch.Tensor, x_fetches, y_fetches) -> torch.Tensor:
@@ -137,11 +138,13 @@ def _sample_group(coefficients: torch.Tensor, x_fetches, y_fetches) -> torch.Ten
     """:func:`_sample_fetches` for one group of frames: one ``grid_sample`` call reads the four bilinear fetches.
 
     The grid's (y fetch, x fetch) blocks are filled by broadcasting, so an
-    axis's fetches shared by all frames are not copied per frame first.
+    axis's fetches shared by all frames are not copied per frame first. The
+    four values are blended with the first fetches' weights by three linear
+    interpolations.
     """
     n, _, height, width = coefficients.shape
-    wx0, wx1, gx0, gx1 = x_fetches
-    wy0, wy1, gy0, gy1 = y_fetches
+    wx0, gx0, gx1 = x_fetches
+    wy0, gy0, gy1 = y_fetches
     grid = torch.empty((n, 2, 2, height, width, 2), dtype=gx0.dtype, device=gx0.device)  # (y fetch, x fetch)
     grid[..., 0] = torch.stack((gx0, gx1), dim=-3).unsqueeze(-4)
     grid[..., 1] = torch.stack((gy0, gy1), dim=-3).unsqueeze(-3)
@@ -149,14 +152,14 @@ def _sample_group(coefficients: torch.Tensor, x_fetches, y_fetches) -> torch.Ten
         coefficients, grid.view(n, 4 * height, width, 2), mode="bilinear", padding_mode="reflection", align_corners=True
     )
     s00, s01, s10, s11 = fetched.split(height, dim=2)
-    wx0, wx1, wy0, wy1 = (w.unsqueeze(-3) for w in (wx0, wx1, wy0, wy1))
-    return wy0 * (wx0 * s00 + wx1 * s01) + wy1 * (wx0 * s10 + wx1 * s11)
+    wx0, wy0 = wx0.unsqueeze(-3), wy0.unsqueeze(-3)
+    return torch.lerp(torch.lerp(s11, s10, wx0), torch.lerp(s01, s00, wx0), wy0)
 
 
 def _linear_fetches(position: torch.Tensor):
     """Split the 4-tap cubic B-spline at ``position`` into two weighted linear fetches.
 
-    Returns ``(w0, w1, p0, p1)`` with value = w0 * lerp(p0) + w1 * lerp(p1).
+    Returns ``(w0, p0, p1)`` with value = w0 * lerp(p0) + (1 - w0) * lerp(p1).
     With ``t`` the position's fraction, the taps at index - 1 .. index + 2 are
     b0 = (1 - t)^3 / 6, b1 = t^3 / 2 - t^2 + 2 / 3, b2, and b3 = t^3 / 6; they sum
     to 1, so the second fetch's weight b2 + b3 is 1 - (b0 + b1) and b2 is never formed.
@@ -168,8 +171,7 @@ def _linear_fetches(position: torch.Tensor):
     b0 = (1.0 - t) ** 3 / 6.0
     b1 = 0.5 * t3 - t2 + 2.0 / 3.0
     w0 = b0 + b1
-    w1 = 1.0 - w0
-    return w0, w1, index + (b1 / w0 - 1.0), index + (t3 / (6.0 * w1) + 1.0)
+    return w0, index + (b1 / w0 - 1.0), index + (t3 / (6.0 * (1.0 - w0)) + 1.0)
 
 
 def _normalized_grid(pos_x: torch.Tensor, pos_y: torch.Tensor, height: int, width: int) -> torch.Tensor:
