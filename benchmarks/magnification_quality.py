@@ -314,10 +314,19 @@ def report(rows, names, tta, speed, command: str) -> str:
         "",
         f"TTA: held-out recording `object_scene((128, 128), n_frames=12, n_objects=4, noise=0.01, seed=4321)` (sinusoidal "
         f"object motions 0.04 .. 1 px), alpha {tta['alpha']:g}, motion error averaged over frames 1..11; "
-        f"`vibmag.adapt(model, ds, steps=100000, time_limit=120)`.",
+        f"`vibmag.adapt(model, ds, steps=100000, time_limit=120)` (the default objective, `harmonic`: the model's own "
+        f"field with the still background set still; docs/model_card.md; other held-out recordings: "
+        f"`python benchmarks/tta_recordings.py`).",
         f"Speed: `magnify_frames` on 8 random {speed['size']}x{speed['size']} frames, batch 4, including vibmag's flow, best of 2.",
     ]
     return "\n".join(lines)
+
+
+def previous_quality(path: Path = ROOT / "docs" / "magnification_quality.json") -> tuple[list[dict], dict]:
+    """The quality rows and the speed of the last full run, as :func:`run_quality` and :func:`run_speed` return them."""
+    saved = __import__("json").loads(path.read_text())
+    rows = [{(tuple(k.rsplit("/", 1)) if "/" in k else k): v for k, v in row.items()} for row in saved["rows"]]
+    return rows, saved["speed"]
 
 
 def issue13_targets(rows, names) -> str:
@@ -352,6 +361,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-write", action="store_true", help="print, do not update docs/benchmarks.md")
     p.add_argument("--tta-seconds", type=float, default=120.0)
+    p.add_argument("--tta-only", action="store_true",
+                   help="rerun only test-time adaptation; the quality rows and the speed are read from "
+                        "docs/magnification_quality.json (the last full run) and the report says so")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     estimator = resolve_flow()
@@ -363,13 +375,22 @@ def main(argv=None) -> int:
     if args.training_logs:
         names = ["flowmag", "same-noise control", "images-only"]
         plot_training(dict(zip(names, args.training_logs)), ROOT / "docs" / "images" / "magnifier_training.png")
-    speed = run_speed(models["flowmag"], estimator)
-    print("speed", speed, flush=True)
-    rows = run_quality(models, estimator, seeds=tuple(range(args.seeds)))
+    if args.tta_only:
+        rows, speed = previous_quality()
+    else:
+        speed = run_speed(models["flowmag"], estimator)
+        print("speed", speed, flush=True)
+        rows = run_quality(models, estimator, seeds=tuple(range(args.seeds)))
     tta = run_tta(models["flowmag"], estimator, time_limit=args.tta_seconds)
     print("tta", tta, flush=True)
     command = " ".join(["python benchmarks/magnification_quality.py", *(sys.argv[1:] if argv is None else argv)])
+    missing = [name for name in models if (name, "ssim") not in rows[0]]
+    if missing:
+        raise SystemExit(f"--tta-only: the last full run has no column for {missing}; pass the same weights as it did")
     body = report(rows, list(models), tta, speed, command)
+    if args.tta_only:
+        body += ("\n\nThis run (`--tta-only`) reran test-time adaptation only; the quality tables and the speed are "
+                 "those of the last full run, read from docs/magnification_quality.json.")
     if args.no_write:
         print(body)
     else:

@@ -13,6 +13,9 @@ background, 12 frames, noise 0.01) this prints, for frames 1..11 against frame 0
   of the other frames' flows: what a modal "other frames" target can give);
 * the RMS error split into its part constant over the frames (what every F(I0, .) shares: frame 0's own
   noise, and the outline blur where motions keep one sign) and the rest;
+* the shipped model's field set to zero where the recording shows no periodic motion
+  (:func:`vibmag.magnification.recording_target.still_background_target`, the target of
+  ``vibmag.adapt``'s default objective);
 * the DIS motion error of the splat of each at alpha 10 (magnification_quality's measure);
 * a photometric adaptation: the shipped model fine-tuned for ``--seconds`` on
   ``|It(p + D(p)) - I0(p)|`` (Charbonnier) over the recording itself, its loss
@@ -38,6 +41,7 @@ import magnification_quality as mq  # noqa: E402
 from vibmag.flow import warp  # noqa: E402
 from vibmag.magnification import load_model, resolve_flow  # noqa: E402
 from vibmag.magnification.losses import flow_and_confidence  # noqa: E402
+from vibmag.magnification.recording_target import still_background_target  # noqa: E402
 from vibmag.magnification.splat import splat_warp  # noqa: E402
 from vibmag.synthetic import render_magnified  # noqa: E402
 
@@ -129,6 +133,8 @@ def main(argv=None) -> None:
     truth = torch.from_numpy(ds["true_displacement"].values[1:]).float()
     candidates = {"raw flow": flows, SHIPPED: model_fields(model, i0, its, flows, confidence),
                   **{f"low-rank leave-one-out, rank {k}": leave_one_out_projection(flows, k) for k in (2, 4, 8)},
+                  "shipped field, still background zeroed (adapt's target)":
+                      still_background_target(model_fields(model, i0, its, flows, confidence), np.arange(1, its.shape[0] + 1))[0],
                   "true displacement": truth}
     print("| target | field error (px) | RMS error: total / constant over frames / varying (px) "
           "| splat at alpha 10, DIS motion error (px) |\n|---|---|---|---|")

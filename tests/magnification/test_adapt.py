@@ -1,5 +1,5 @@
-"""Test-time adaptation returns a new model, never touches the original, and (shipped weights) does not make the
-magnified frames worse against the exact render."""
+"""Test-time adaptation returns a new model, never touches the original, and (shipped weights, default objective)
+brings the field closer to the exact displacement without making the magnified frames worse against the exact render."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from conftest import randomised
 import vibmag
 from vibmag.errors import VibmagWarning
 from vibmag.magnification import adapt, load_model, magnify_frames
+from vibmag.magnification.losses import flow_and_confidence
 from vibmag.synthetic import Mode, render_magnified
+
 
 
 @pytest.fixture(scope="module")
@@ -48,27 +50,49 @@ def test_adapt_is_cancellable_and_time_bounded(recording, estimator):
         adapt(model, recording["frames"].values[:1], steps=1, estimator=estimator)
 
 
-def test_adapting_the_shipped_model_keeps_it_as_close_to_the_exact_render(estimator):
-    """The shipped weights adapted for a few steps on a held-out recording, scored by image error against its exact
-    render (no flow estimator judges). These 8 steps: 0.02078 -> 0.02049 (-1.4 %; doing nothing 0.0426). Longer
-    adaptation hurts: +11-15 % motion error after 2 min in benchmarks/magnification_quality.py, because its losses are the
-    paper's, whose target shares the recording's noise (hence adapt's warning). The bound only says that a short
-    adaptation does no harm; issue 13's target (20 % better) is not met (docs/model_card.md)."""
-    motion = [Mode("30 Hz", 0.4, direction=20), Mode("30 Hz", 0.3, direction=140), Mode("30 Hz", 0.5, direction=260)]
-    ds = vibmag.synthetic.object_scene((64, 64), n_frames=6, n_objects=3, motion=motion, frame_rate="200 Hz", noise=0.01, seed=5)
-    frames, alpha = ds["frames"].values, 6.0  # 1.8-3 px magnified motion
+def test_harmonic_adaptation_brings_the_shipped_model_closer_to_the_exact_truth(estimator):
+    """The shipped weights adapted (the default objective) on a held-out 12-frame recording: their field comes closer
+    to the exact displacement and the magnified frames no further from the exact render (no flow estimator judges).
+    Measured: field error 0.0495 -> 0.0408 px (-17.5 %) in 150 steps, image RMSE 0.0277 -> 0.0269; the 2-minute
+    DIS figures on four recordings are in benchmarks/tta_recordings.py."""
+    motion = [Mode("23 Hz", 0.3, direction=20), Mode("11 Hz", 0.2, direction=140), Mode("17 Hz", 0.5, direction=260)]
+    ds = vibmag.synthetic.object_scene((64, 64), n_frames=12, n_objects=3, motion=motion, frame_rate="100 Hz", noise=0.01,
+                                       seed=5)
+    frames, alpha = ds["frames"].values, 10.0
     exact = render_magnified(ds, alpha)["frames"].values
-    inner = (slice(1, None), slice(8, -8), slice(8, -8))
+    i0, its = torch.from_numpy(frames[:1, None]), torch.from_numpy(frames[1:, None])
+    truth = torch.from_numpy(ds["true_displacement"].values[1:]).float()
+    with torch.no_grad():
+        flows, confidence = flow_and_confidence(estimator, i0, its)
 
-    def rmse(out):
-        return float(np.sqrt(np.mean((out[inner] - exact[inner]) ** 2)))
+    def field_error(model):
+        with torch.no_grad():
+            field = model.eval().predict(i0.expand_as(its), its, torch.full_like(its, alpha), flow=flows,
+                                         confidence=confidence)[0]
+        return float((field - truth)[..., 8:-8, 8:-8].pow(2).sum(1).sqrt().mean())
+
+    def image_error(model):
+        out = magnify_frames(model, frames, alpha, estimator=estimator)
+        return float(np.sqrt(np.mean((out[1:, 8:-8, 8:-8] - exact[1:, 8:-8, 8:-8]) ** 2)))
 
     model = load_model()
+    adapted = adapt(model, ds, steps=150, time_limit=None, batch_size=4, crop=64, estimator=estimator)
+    assert adapted.metadata["adapted_objective"] == "harmonic" and adapted.metadata["adapted_steps"] == 150
+    assert field_error(adapted) < 0.9 * field_error(model)
+    assert image_error(adapted) <= image_error(model)
+
+
+def test_the_objective_follows_the_model_and_the_recording(recording, estimator):
+    """Auto: harmonic for the shipped (independent-flow) model given 4 or more pairs, else the paper's losses, which warn
+    on the shipped model (they made it worse); harmonic on too short a recording is refused by name."""
+    shipped = load_model()
+    longer = vibmag.synthetic.object_scene((32, 32), n_frames=6, n_objects=1, seed=5)
+    assert adapt(shipped, longer, steps=0).metadata["adapted_objective"] == "harmonic"
+    assert adapt(shipped, recording, steps=0).metadata["adapted_objective"] == "paper"  # 3 pairs
+    assert adapt(randomised("flow"), longer, steps=0).metadata["adapted_objective"] == "paper"
     with pytest.warns(VibmagWarning, match="raised the motion error"):
-        adapted = adapt(model, ds, steps=8, batch_size=2, crop=48, estimator=estimator)
-    assert adapted.metadata["adapted_steps"] == 8
-    assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), adapted.state_dict().values()))
-    before = rmse(magnify_frames(model, frames, alpha, estimator=estimator))
-    after = rmse(magnify_frames(adapted, frames, alpha, estimator=estimator))
-    assert after <= 1.01 * before
-    assert after < 0.6 * rmse(frames)
+        adapt(shipped, longer, steps=1, batch_size=1, crop=32, estimator=estimator, objective="paper")
+    with pytest.raises(ValueError, match="at least 5 frames"):
+        adapt(shipped, recording, steps=1, estimator=estimator, objective="harmonic")
+    with pytest.raises(ValueError, match="objective must be one of"):
+        adapt(shipped, recording, steps=1, objective="noise2noise")
