@@ -3,6 +3,7 @@ brings the field closer to the exact displacement without making the magnified f
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -96,3 +97,17 @@ def test_the_objective_follows_the_model_and_the_recording(recording, estimator)
         adapt(shipped, recording, steps=1, estimator=estimator, objective="harmonic")
     with pytest.raises(ValueError, match="objective must be one of"):
         adapt(shipped, recording, steps=1, objective="noise2noise")
+
+
+def test_the_harmonic_target_gets_each_paired_frames_time_from_the_reference(monkeypatch, estimator):
+    """With max_pairs drawing a subset, the motion test sees each drawn frame's offset from the reference (in frames)."""
+    seen = []
+    adapt_module = sys.modules["vibmag.magnification.adapt"]
+    original = adapt_module.still_background_target
+    monkeypatch.setattr(adapt_module, "still_background_target",
+                        lambda fields, times: seen.append(np.asarray(times)) or original(fields, times))
+    ds = vibmag.synthetic.object_scene((32, 32), n_frames=12, n_objects=1, seed=5)
+    adapt(load_model(), ds, steps=1, batch_size=1, crop=32, estimator=estimator, reference=3, max_pairs=5, seed=2)
+    drawn = adapt_module._paired_frames(12, 3, 5, 2)
+    assert len(drawn) == 5 and 3 not in drawn
+    np.testing.assert_array_equal(seen[0], drawn - 3)

@@ -56,14 +56,20 @@ def recording_pairs(ds, *, reference: int = 0, max_pairs: int | None = 64, seed:
     ValueError
         If the recording has fewer than 2 frames or another shape.
     """
+    values = _luminance_frames(ds)
+    others = _paired_frames(values.shape[0], reference, max_pairs, seed)
+    return values[reference], values[others]
+
+
+def _luminance_frames(ds) -> np.ndarray:
+    """The recording's frames (T, H, W) as float32 luminance; ValueError for fewer than 2 or another shape."""
     frames = ds["frames"] if hasattr(ds, "__getitem__") and not isinstance(ds, np.ndarray) else ds
     values = np.asarray(getattr(frames, "values", frames), dtype=np.float32)
     if values.ndim == 4:
         values = to_luminance_array(values)
     if values.ndim != 3 or values.shape[0] < 2:
         raise ValueError(f"adapt needs a recording of at least 2 frames shaped (time, y, x[, channel]), got {values.shape}")
-    others = _paired_frames(values.shape[0], reference, max_pairs, seed)
-    return values[reference], values[others]
+    return values
 
 
 def _paired_frames(count: int, reference: int, max_pairs: int | None, seed: int) -> np.ndarray:
@@ -165,8 +171,9 @@ def adapt(
         raise ValueError(f"steps must be >= 0, got {steps}")
     if objective not in _OBJECTIVES:
         raise ValueError(f"objective must be one of {_OBJECTIVES}, got {objective!r}")
-    i0_np, frames_np = recording_pairs(ds, reference=reference, max_pairs=max_pairs, seed=seed)
-    times = _paired_frames(frames_np.shape[0] + 1, reference, max_pairs, seed) - reference
+    values = _luminance_frames(ds)
+    paired = _paired_frames(values.shape[0], reference, max_pairs, seed)
+    i0_np, frames_np, times = values[reference], values[paired], paired - reference
     objective = _resolve_objective(objective, model, len(times))
     adapted = copy.deepcopy(model)
     adapted.metadata = {**getattr(model, "metadata", {}), "adapted_steps": 0, "adapted_losses": [],
@@ -176,7 +183,8 @@ def adapt(
     if objective == "paper" and _trained_independent(model):
         warnings.warn("test-time adaptation with objective='paper' fine-tunes with the paper's losses, whose target "
                       "shares the recording's noise; on the shipped (independent-flow) model it raised the motion error by "
-                      "11-15 % in 2 min on a held-out recording (docs/model_card.md): use objective='harmonic'",
+                      "11-15 % in 2 min on a held-out recording (docs/model_card.md); objective='harmonic' (5 frames or "
+                      "more) lowered it",
                       VibmagWarning, stacklevel=2)
     device = next(adapted.parameters()).device
     estimator = resolve_flow(estimator)
