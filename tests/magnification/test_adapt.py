@@ -111,3 +111,16 @@ def test_the_harmonic_target_gets_each_paired_frames_time_from_the_reference(mon
     drawn = adapt_module._paired_frames(12, 3, 5, 2)
     assert len(drawn) == 5 and 3 not in drawn
     np.testing.assert_array_equal(seen[0], drawn - 3)
+
+
+def test_magnify_skips_adaptation_that_cannot_change_its_output():
+    """magnify gives flowmag the displacement with a confidence of 1; the shipped model's correction is off there, so
+    adapt_steps would only cost time: it is skipped with a warning, and the frames equal the unadapted ones."""
+    ds = vibmag.synthetic.vibrating_plate((32, 32), n_frames=64, frame_rate="500 Hz", modes=[Mode("40 Hz", 0.1)], seed=2)
+    band = ("30 Hz", "50 Hz")
+    assert not load_model().corrects_certain_flow and randomised("flow").corrects_certain_flow
+    with pytest.warns(VibmagWarning, match="adapt_steps=5 ignored"):
+        skipped = vibmag.magnify(ds, 10, band=band, method="flowmag", adapt_steps=5)
+    plain = vibmag.magnify(ds, 10, band=band, method="flowmag")
+    assert np.array_equal(skipped["frames"].values, plain["frames"].values)
+    assert skipped.attrs["adapt_steps"] == 0 and "adapted" not in skipped.attrs["model"]

@@ -248,6 +248,15 @@ class Magnifier(nn.Module):
         """Whether forward needs the flow estimate F(I0, It)."""
         return self.variant == "flow"
 
+    @property
+    def corrects_certain_flow(self) -> bool:
+        """Whether the learned correction acts on a flow given with a confidence of 1 (as :func:`vibmag.magnify` gives it).
+
+        False for the ``"log-error"`` encoding without a correction floor (the shipped model): its correction scales
+        with the flow's predicted noise, which is then 0.
+        """
+        return not (self.uses_flow and self.confidence_encoding == "log-error" and not self.correction_floor)
+
     def config(self) -> dict:
         """Constructor arguments (plain values) that rebuild this architecture."""
         config = {"variant": self.variant, "widths": list(self.widths), "n_sin": self.n_sin, "max_alpha": self.max_alpha,

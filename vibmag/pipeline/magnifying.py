@@ -162,7 +162,11 @@ def magnify(
     reference : int
         Index of the reference frame.
     adapt_steps : int
-        Test-time adaptation steps on this recording before magnifying (``"flowmag"``).
+        Test-time adaptation steps on this recording before magnifying (``"flowmag"``). Skipped, with a
+        :class:`~vibmag.errors.VibmagWarning`, for a model whose learned correction is off at the confidence of 1
+        magnify gives it (the shipped one: ``Magnifier.corrects_certain_flow``), where adaptation cannot change the
+        frames; adapt such a model with :func:`vibmag.adapt` and magnify pairs with
+        :func:`vibmag.magnification.magnify_frames`.
     transition : float
         Width of the alpha ramp at a region's edge, px (default 8).
     flow_method : str, optional
@@ -230,6 +234,7 @@ def magnify(
         raise MagnifyError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     plan = _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gate)
     _check_output(ds, plan, output, overwrite)
+    adapt_steps = _effective_adapt_steps(method, model, adapt_steps)
     runner, identity = _runner(method, ds, plan, model=model, adapt_steps=adapt_steps, flow_method=flow_method)
     ticker = Ticker(progress, cancel, total=plan.n_time * (2 if plan.band_hz or method in ("flowmag", "lagrangian", "splat") else 1), what="magnification")
     with _FrameSink(ds, workdir) as sink:
@@ -691,6 +696,22 @@ def _lagrangian_step(reference, frames, selected, alpha) -> torch.Tensor:
 def _splat_step(reference, frames, selected, alpha) -> torch.Tensor:
     """I_t forward-splatted by (alpha - 1) * B, the larger motion in front; what it uncovers from the Lagrangian warp."""
     return splat_warp(frames, (alpha - 1.0) * selected)
+
+
+def _effective_adapt_steps(method: str, model, adapt_steps: int) -> int:
+    """``adapt_steps``, or 0 with a warning where test-time adaptation cannot change what :func:`magnify` renders.
+
+    ``magnify`` gives the model the displacement with a confidence of 1; a model whose learned correction scales
+    with the flow's predicted noise (the shipped one: :attr:`vibmag.Magnifier.corrects_certain_flow` False) then
+    renders the splat of that displacement whatever its weights, so adapting it would only cost time.
+    """
+    if not adapt_steps or method != "flowmag" or (load_model() if model is None else model).corrects_certain_flow:
+        return adapt_steps
+    warnings.warn(f"adapt_steps={adapt_steps} ignored: magnify gives the model the displacement with a confidence of 1, "
+                  "where this model's learned correction is off, so test-time adaptation cannot change its output; "
+                  "adapt it with vibmag.adapt and magnify pairs with vibmag.magnification.magnify_frames "
+                  "(docs/model_card.md)", VibmagWarning, stacklevel=3)
+    return 0
 
 
 def _flowmag_model(model, ds, adapt_steps: int):
