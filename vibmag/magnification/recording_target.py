@@ -104,9 +104,14 @@ def _component_sum(per_value: np.ndarray) -> np.ndarray:
 
 
 def _temporal_modes(samples: np.ndarray, count: int) -> np.ndarray:
-    """The ``count`` strongest temporal modes (count, P) of (P, values) samples, each value's mean removed."""
-    modes = np.linalg.svd(samples - samples.mean(0), full_matrices=False)[0]
-    return modes[:, :min(count, modes.shape[1])].T
+    """The ``count`` strongest temporal modes (count, P) of (P, values) samples, each value's mean removed.
+
+    The left singular vectors, from the (P, P) Gram matrix's eigenvectors (strongest first): no SVD of the whole
+    (P, values) matrix.
+    """
+    centred = samples - samples.mean(0)
+    vectors = np.linalg.eigh(centred @ centred.T)[1][:, ::-1]
+    return vectors[:, :min(count, vectors.shape[1])].T
 
 
 def _best_frequency(mode: np.ndarray, times: np.ndarray) -> float:
