@@ -110,6 +110,16 @@ def test_magnify_widget_magnifies_alpha_times_inside_the_region_only(viewer, qtb
     np.testing.assert_array_equal(out[:, ~inside], recorded[:, ~inside])
 
 
+def test_adaptation_steps_are_offered_only_where_they_can_act(viewer):
+    """The shipped flowmag's learned correction is off in magnify (confidence 1), so adapting could not change the
+    result: the box is off and says why; it is off for the classical methods too."""
+    _, widget = viewer.window.add_plugin_dock_widget("vibmag", "Magnify")
+    assert widget.method.value == "flowmag" and not widget.adapt_steps.enabled
+    assert "could not change the result" in widget.adapt_steps.tooltip
+    widget.method.value = "lagrangian"
+    assert not widget.adapt_steps.enabled
+
+
 def test_magnify_widget_cancels(viewer, qtbot, clip_in_viewer):
     image, _ = clip_in_viewer
     _, widget = viewer.window.add_plugin_dock_widget("vibmag", "Magnify")

@@ -196,6 +196,16 @@ def _vectors(shape: xr.DataArray, step: int | None) -> dict:
     return {"vectors": np.stack([positions, directions], axis=1), "step": step}
 
 
+#: Why the widget's adaptation steps are off for the shipped model.
+ADAPTATION_OFF = ("magnify gives the shipped model the displacement with a confidence of 1, where its learned "
+                  "correction is off: adaptation could not change the result (docs/model_card.md)")
+
+
+def adaptation_acts() -> bool:
+    """Whether test-time adaptation can change what the widget's flowmag (the shipped model) renders in magnify."""
+    return vibmag.load_model().corrects_certain_flow
+
+
 def magnify_recording(ds: xr.Dataset, alpha: float, *, band=None, region=None, method: str = "flowmag",
                       adapt_steps: int = 0, progress: Progress | None = None,
                       cancel: threading.Event | None = None) -> xr.Dataset:

@@ -201,9 +201,16 @@ class MagnifyWidget(_LayerForm):
         self.image.changed.connect(self._forget_suggestions)
         self.region.changed.connect(self._forget_suggestions)
         self.suggestions.changed.connect(self._apply_suggestion)
-        self.method.changed.connect(lambda method: setattr(self.adapt_steps, "enabled", method == "flowmag"))
+        self.method.changed.connect(self._adapt_enabled)
+        self._adapt_enabled(self.method.value)
         self.suggest_button.changed.connect(lambda: self._guarded(self.suggest))
         self.run_button.changed.connect(lambda: self._guarded(self.run))
+
+    def _adapt_enabled(self, method: str) -> None:
+        """Offer adaptation steps only where they can change the result (:func:`_compute.adaptation_acts`)."""
+        acts = method == "flowmag" and _compute.adaptation_acts()
+        self.adapt_steps.enabled = acts
+        self.adapt_steps.tooltip = None if acts else _compute.ADAPTATION_OFF
 
     def suggest(self) -> None:
         """Measure the region's motion in a worker and offer its dominant spectral peaks as bands."""
