@@ -234,6 +234,8 @@ def magnify(
         raise MagnifyError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     plan = _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gate)
     _check_output(ds, plan, output, overwrite)
+    if method == "flowmag" and model is None:
+        model = load_model()
     adapt_steps = _effective_adapt_steps(method, model, adapt_steps)
     runner, identity = _runner(method, ds, plan, model=model, adapt_steps=adapt_steps, flow_method=flow_method)
     ticker = Ticker(progress, cancel, total=plan.n_time * (2 if plan.band_hz or method in ("flowmag", "lagrangian", "splat") else 1), what="magnification")
@@ -705,7 +707,7 @@ def _effective_adapt_steps(method: str, model, adapt_steps: int) -> int:
     with the flow's predicted noise (the shipped one: :attr:`vibmag.Magnifier.corrects_certain_flow` False) then
     renders the splat of that displacement whatever its weights, so adapting it would only cost time.
     """
-    if not adapt_steps or method != "flowmag" or (load_model() if model is None else model).corrects_certain_flow:
+    if not adapt_steps or method != "flowmag" or model.corrects_certain_flow:
         return adapt_steps
     warnings.warn(f"adapt_steps={adapt_steps} ignored: magnify gives the model the displacement with a confidence of 1, "
                   "where this model's learned correction is off, so test-time adaptation cannot change its output; "
@@ -715,8 +717,7 @@ def _effective_adapt_steps(method: str, model, adapt_steps: int) -> int:
 
 
 def _flowmag_model(model, ds, adapt_steps: int):
-    """The Magnifier to use: the given or shipped one, test-time adapted if asked."""
-    model = load_model() if model is None else model
+    """The Magnifier to use (resolved by :func:`magnify`), test-time adapted if asked."""
     if adapt_steps:
         model = adapt(model, ds, steps=int(adapt_steps))
     return model.eval()
