@@ -19,7 +19,7 @@ from .filters import gaussian_kernel1d, separable_filter
 from .api import batch_frames_for
 from .warp import bspline_coefficients, sample_bspline_components
 
-__all__ = ["MotionEvidence"]
+__all__ = ["MotionEvidence", "close_mask", "raised_cosine_fall"]
 
 #: Smallest misfit energy per frame and pixel that counts as a change: a quarter of an 8-bit step, squared.
 _CHANGE_FLOOR = (0.25 / 255.0) ** 2
@@ -139,7 +139,7 @@ class MotionEvidence:
 
     def regions(self, transition: float = 8.0) -> tuple[np.ndarray, int]:
         """Labels (H, W) of the regions (0: none) and their number: changed pixels grown and closed by the transition width."""
-        return scipy.ndimage.label(_close(self.changed(), transition / 2, grow=True), structure=np.ones((3, 3), dtype=bool))
+        return scipy.ndimage.label(close_mask(self.changed(), transition / 2, grow=True), structure=np.ones((3, 3), dtype=bool))
 
     def component_share(self) -> np.ndarray:
         """(2, H, W): the share of the misfit the displacement removes that each component removes, in a Gaussian window.
@@ -208,11 +208,7 @@ class MotionEvidence:
         total, share, gain = self.component_evidence(transition)
         takes_part = np.maximum(_smooth_step(share, share_low, share_high), _smooth_step(gain, gain_low, gain_high))
         decided = _smooth_step(total, low, high)[None] * takes_part
-        core = _close(self.changed(), transition)
-        if transition <= 0 or not core.any():
-            return decided * core
-        distance = scipy.ndimage.distance_transform_edt(~core)
-        return decided * (0.5 + 0.5 * np.cos(np.pi * np.clip(distance / transition, 0.0, 1.0)))
+        return decided * raised_cosine_fall(close_mask(self.changed(), transition), transition)
 
     def weight(self, transition: float = 8.0) -> np.ndarray:
         """(H, W) weight in [0, 1] for ``alpha - 1``: the larger of the two :meth:`component_weights`."""
@@ -225,7 +221,15 @@ def _smooth_step(x: np.ndarray, low: float, high: float) -> np.ndarray:
     return u * u * (3.0 - 2.0 * u)
 
 
-def _close(mask: np.ndarray, radius: float, *, grow: bool = False) -> np.ndarray:
+def raised_cosine_fall(core: np.ndarray, transition: float) -> np.ndarray:
+    """(H, W) float: 1 on the boolean ``core``, falling as a raised cosine to 0 at ``transition`` px outside it."""
+    if transition <= 0 or not core.any():
+        return core.astype(np.float64)
+    distance = scipy.ndimage.distance_transform_edt(~core)
+    return 0.5 + 0.5 * np.cos(np.pi * np.clip(distance / transition, 0.0, 1.0))
+
+
+def close_mask(mask: np.ndarray, radius: float, *, grow: bool = False) -> np.ndarray:
     """Morphological closing of ``mask`` by a disc of ``radius`` px (gaps narrower than twice it filled); ``grow``: the dilation only, with the closing's gaps filled."""
     if radius <= 0 or not mask.any():
         return mask

@@ -31,6 +31,7 @@ from .. import flow as vflow
 from ..analysis import region_mask
 from ..errors import OptionValueError, VibmagError
 from .alpha import DEFAULT_TRANSITION, with_region
+from .gate import pair_gate
 from .losses import flow_and_confidence, freeze
 from .model import RESAMPLINGS, Magnifier, expand_alpha
 
@@ -245,6 +246,7 @@ def magnify_pair(
     estimator=None,
     flow: torch.Tensor | None = None,
     confidence: torch.Tensor | None = None,
+    gate: bool = False,
 ) -> torch.Tensor:
     """Magnify ``it`` against ``i0``: J = G(I0, It, alpha), (N, C, H, W) float32.
 
@@ -265,6 +267,10 @@ def magnify_pair(
         F(I0, It) px if already computed (first application only).
     confidence : torch.Tensor, shape (N, 1, H, W), optional
         Its confidence in [0, 1] (default 1).
+    gate : bool
+        Magnify each pair only where its motion is significant against the
+        flow's uncertainty, so still background stays still at any alpha
+        (:mod:`vibmag.magnification.gate`; one more Lucas-Kanade fit per pair).
 
     Returns
     -------
@@ -287,6 +293,8 @@ def magnify_pair(
     alpha = expand_alpha(alpha, n, h, w, it)
     if torch.any(alpha < 0) or not torch.all(torch.isfinite(alpha)):
         raise ValueError("alpha must be finite and >= 0")
+    if gate:
+        alpha = 1.0 + (alpha - 1.0) * pair_gate(i0, it)
     if torch.all(alpha == 1.0):
         return it.clone()
     needs_flow = model.uses_flow
@@ -321,6 +329,7 @@ def magnify_frames(
     batch_size: int = 4,
     progress: Callable[[int, int], None] | None = None,
     clip: bool = True,
+    gate: bool = False,
 ) -> np.ndarray:
     """Magnify every frame of ``frames`` against ``frames[reference]``.
 
@@ -346,6 +355,12 @@ def magnify_frames(
         Called as ``progress(done, total)`` after each batch.
     clip : bool
         Clip the result to [0, 1].
+    gate : bool
+        Magnify only where some frame's motion is significant against the
+        flow's uncertainty (:mod:`vibmag.magnification.gate`): one weight
+        for the whole sequence, the largest of its frames', so a region is
+        not switched on and off from frame to frame. Costs one more
+        Lucas-Kanade fit per frame.
 
     Returns
     -------
@@ -360,6 +375,8 @@ def magnify_frames(
     i0 = x[reference : reference + 1]
     out = torch.empty_like(x)
     estimator = resolve_flow(estimator)
+    if gate:
+        alpha = _gated_alpha(alpha, sequence_gate(i0, x, batch_size), x)
     for start in range(0, t, batch_size):
         stop = min(start + batch_size, t)
         batch = x[start:stop]
@@ -377,6 +394,20 @@ def magnify_frames(
         out = out.clamp(0.0, 1.0)
     result = out.permute(0, 2, 3, 1).cpu().numpy()
     return result[..., 0] if squeeze_channel else result
+
+
+def sequence_gate(i0: torch.Tensor, frames: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """(H, W) the largest over ``frames`` (T, C, H, W) of each frame's :func:`~vibmag.magnification.gate.pair_gate`."""
+    weight = torch.zeros(frames.shape[-2:], dtype=frames.dtype, device=frames.device)
+    for start in range(0, frames.shape[0], batch_size):
+        weight = torch.maximum(weight, pair_gate(i0, frames[start:start + batch_size]).amax(dim=(0, 1)))
+    return weight
+
+
+def _gated_alpha(alpha, weight: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``1 + (alpha - 1) * weight`` as an (H, W) map; ``alpha`` a number or an (H, W) map."""
+    a = torch.as_tensor(np.asarray(alpha, dtype=np.float32) if not isinstance(alpha, torch.Tensor) else alpha).to(like)
+    return 1.0 + (a - 1.0) * weight
 
 
 def _alpha_for(alpha, n: int, like: torch.Tensor):
