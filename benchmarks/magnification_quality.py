@@ -28,6 +28,9 @@ Run::
 
 (``make bench`` runs exactly this, the previous weights taken from git as ``git show c78bf9e:vibmag/models/flowmag.pt``;
 the training logs are the shipped weights' and the control's runs, kept in docs/training/.)
+``--quality-only`` reruns the tables alone and keeps the timed figures (TTA, speed) of the last run;
+``--tta-only`` the reverse. The columns ``+ gate`` are the shipped model and the splat with
+``gate=True`` (vibmag.magnification.gate).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ import vibmag  # noqa: E402
 from vibmag.flow import warp as flow_warp  # noqa: E402
 from vibmag.magnification import adapt, load_model, magnify_pair, resolve_flow  # noqa: E402
 from vibmag.magnification.classical import linear_magnify, phase_magnify  # noqa: E402
+from vibmag.magnification.gate import pair_gate  # noqa: E402
 from vibmag.magnification.splat import edge_aware_flow, splat_warp  # noqa: E402
 from vibmag.synthetic import object_scene, render_magnified  # noqa: E402
 
@@ -84,12 +88,15 @@ def lagrangian(i0: np.ndarray, it: np.ndarray, alpha: float, estimator) -> np.nd
     return np.clip(out[0, 0].numpy(), 0.0, 1.0)
 
 
-def forward_splat_warp(i0: np.ndarray, it: np.ndarray, alpha: float, estimator, *, edge_aware: bool = False) -> np.ndarray:
+def forward_splat_warp(i0: np.ndarray, it: np.ndarray, alpha: float, estimator, *, edge_aware: bool = False,
+                       gate: bool = False) -> np.ndarray:
     """It moved forward by (alpha - 1) times vibmag's flow, z-ordered (larger motion in front), holes from the backward warp
     (:func:`~vibmag.magnification.splat.splat_warp`: the shift is splatted, It resampled by cubic B-spline).
 
     The non-learned ablation of the shipped splat generator, and vibmag's ``"splat"`` method. ``edge_aware``: with the
     sharpest non-learned flow, edge-aware Lucas-Kanade (sigma 2 px) started from vibmag's (METHOD.md section 7).
+    ``gate``: alpha - 1 times the pair's significance gate (:func:`~vibmag.magnification.gate.pair_gate`), as
+    ``magnify_pair(..., gate=True)`` does for the model: the non-learned ablation of the gated model.
     """
     a = torch.from_numpy(i0)[None, None]
     b = torch.from_numpy(it)[None, None]
@@ -97,14 +104,15 @@ def forward_splat_warp(i0: np.ndarray, it: np.ndarray, alpha: float, estimator, 
         flow = estimator(a, b)
         if edge_aware:
             flow = edge_aware_flow(a, b, flow, sigma=2.0)
-        out = splat_warp(b, (alpha - 1.0) * flow)
+        gain = (alpha - 1.0) * (pair_gate(a, b) if gate else 1.0)
+        out = splat_warp(b, gain * flow)
     return np.clip(out[0, 0].numpy(), 0.0, 1.0)
 
 
-def learned(model, i0: np.ndarray, it: np.ndarray, alpha: float, estimator) -> np.ndarray:
+def learned(model, i0: np.ndarray, it: np.ndarray, alpha: float, estimator, *, gate: bool = False) -> np.ndarray:
     a = torch.from_numpy(i0)[None, None]
     b = torch.from_numpy(it)[None, None]
-    return np.clip(magnify_pair(model, a, b, alpha, estimator=estimator)[0, 0].numpy(), 0.0, 1.0)
+    return np.clip(magnify_pair(model, a, b, alpha, estimator=estimator, gate=gate)[0, 0].numpy(), 0.0, 1.0)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -149,6 +157,8 @@ def run_quality(models: dict, estimator, seeds=(0, 1, 2)) -> list[dict]:
                         "splat": forward_splat_warp(i0, it, alpha, estimator),
                         "splat edge-aware": forward_splat_warp(i0, it, alpha, estimator, edge_aware=True),
                         **{name: learned(m, i0, it, alpha, estimator) for name, m in models.items()},
+                        "splat + gate": forward_splat_warp(i0, it, alpha, estimator, gate=True),
+                        "flowmag + gate": learned(models["flowmag"], i0, it, alpha, estimator, gate=True),
                     }
                     for name, out in outputs.items():
                         for key, value in scores(out, exact, i0, exact_flow).items():
@@ -244,12 +254,16 @@ def plot_training(logs: dict, path: Path) -> Path:
 # --------------------------------------------------------------------------- report
 
 
+#: The gated columns (``gate=True``: :mod:`vibmag.magnification.gate`), non-learned ablation first.
+GATED = ["splat + gate", "flowmag + gate"]
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
 def report(rows, names, tta, speed, command: str) -> str:
-    methods = ["nothing", "linear", "phase", "lagrangian", "splat", "splat edge-aware", *names]
+    methods = ["nothing", "linear", "phase", "lagrangian", "splat", "splat edge-aware", *names, *GATED]
     lines = [
         f"Command: `{command}`.",
         f"Machine: {machine_line()}.",
@@ -267,7 +281,10 @@ def report(rows, names, tta, speed, command: str) -> str:
         "[Classical magnifiers against published behaviour](#classical-magnifiers-against-published-behaviour-issue-13)). `flowmag` is the shipped model (trained with the "
         "independent-flow objective), `same-noise control` the same architecture and budget trained with the target from the input "
         "pair itself (the paper's choice), `previous flowmag` the weights shipped before (paper losses, backward warp), "
-        "`flowmag-images` the images-and-alpha-only variant (the paper's inputs).",
+        "`flowmag-images` the images-and-alpha-only variant (the paper's inputs). `+ gate`: alpha - 1 multiplied by the "
+        "pair's significance gate (`magnify_pair(..., gate=True)`, `vibmag.magnification.gate`: magnified only where the "
+        "flow is significant against its own uncertainty), for the shipped model and for the splat (its non-learned "
+        "ablation).",
         "",
         "### SSIM (higher is better)",
         "",
@@ -322,6 +339,12 @@ def report(rows, names, tta, speed, command: str) -> str:
     return "\n".join(lines)
 
 
+def previous_timed(path: Path = ROOT / "docs" / "magnification_quality.json") -> tuple[dict, dict]:
+    """The speed and the test-time adaptation figures of the last run, as :func:`run_speed` and :func:`run_tta` return them."""
+    saved = __import__("json").loads(path.read_text())
+    return saved["speed"], saved["tta"]
+
+
 def previous_quality(path: Path = ROOT / "docs" / "magnification_quality.json") -> tuple[list[dict], dict]:
     """The quality rows and the speed of the last full run, as :func:`run_quality` and :func:`run_speed` return them."""
     saved = __import__("json").loads(path.read_text())
@@ -344,6 +367,15 @@ def issue13_targets(rows, names) -> str:
     if hard:
         table.append(["noise 0.01, 0.1 px, alpha 100: SSIM > 0.5", f"{hard[0][(main, 'ssim')]:.3f} (backward warp {hard[0][('lagrangian', 'ssim')]:.3f})",
                       _verdict(hard[0][(main, "ssim")] > 0.5)])
+    gated_hard = hard[0][("flowmag + gate", "ssim")] if hard and ("flowmag + gate", "ssim") in hard[0] else None
+    if gated_hard is not None:
+        gated_mean = {m: float(np.mean([r[(m, "ssim")] for r in rows])) for m in GATED}
+        table.append(["with the significance gate (`gate=True`): noise 0.01, 0.1 px, alpha 100: SSIM > 0.5",
+                      f"{gated_hard:.3f} (splat + gate {hard[0][('splat + gate', 'ssim')]:.3f})", _verdict(gated_hard > 0.5)])
+        table.append(["with the significance gate: mean SSIM >= splat + gate + 0.03",
+                      f"{gated_mean['flowmag + gate']:.3f} vs {gated_mean['splat + gate']:.3f} "
+                      f"({gated_mean['flowmag + gate'] - gated_mean['splat + gate']:+.3f})",
+                      _verdict(gated_mean["flowmag + gate"] >= gated_mean["splat + gate"] + 0.03)])
     if "same-noise control" in names:
         control = mean["same-noise control"]
         table.append(["beats the same-noise control (mean SSIM)", f"{mean[main]:.3f} vs {control:.3f}", _verdict(mean[main] > control)])
@@ -364,6 +396,9 @@ def main(argv=None) -> int:
     p.add_argument("--tta-only", action="store_true",
                    help="rerun only test-time adaptation; the quality rows and the speed are read from "
                         "docs/magnification_quality.json (the last full run) and the report says so")
+    p.add_argument("--quality-only", action="store_true",
+                   help="rerun only the quality tables; test-time adaptation and the speed are read from "
+                        "docs/magnification_quality.json (the last run) and the report says so")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     estimator = resolve_flow()
@@ -377,12 +412,16 @@ def main(argv=None) -> int:
         plot_training(dict(zip(names, args.training_logs)), ROOT / "docs" / "images" / "magnifier_training.png")
     if args.tta_only:
         rows, speed = previous_quality()
+    elif args.quality_only:
+        speed, tta = previous_timed()
     else:
         speed = run_speed(models["flowmag"], estimator)
         print("speed", speed, flush=True)
+    if not args.tta_only:
         rows = run_quality(models, estimator, seeds=tuple(range(args.seeds)))
-    tta = run_tta(models["flowmag"], estimator, time_limit=args.tta_seconds)
-    print("tta", tta, flush=True)
+    if not args.quality_only:
+        tta = run_tta(models["flowmag"], estimator, time_limit=args.tta_seconds)
+        print("tta", tta, flush=True)
     command = " ".join(["python benchmarks/magnification_quality.py", *(sys.argv[1:] if argv is None else argv)])
     missing = [name for name in models if (name, "ssim") not in rows[0]]
     if missing:
@@ -391,6 +430,9 @@ def main(argv=None) -> int:
     if args.tta_only:
         body += ("\n\nThis run (`--tta-only`) reran test-time adaptation only; the quality tables and the speed are "
                  "those of the last full run, read from docs/magnification_quality.json.")
+    if args.quality_only:
+        body += ("\n\nThis run (`--quality-only`) reran the quality tables only; test-time adaptation and the speed "
+                 "are those of the last run that measured them, read from docs/magnification_quality.json.")
     if args.no_write:
         print(body)
     else:

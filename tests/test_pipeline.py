@@ -134,6 +134,17 @@ def test_colour_recordings_are_magnified_per_channel(two_modes):
     np.testing.assert_allclose(out.values[..., 0], mono, atol=1e-5)
 
 
+def test_progress_takes_what_estimate_displacement_takes(two_modes, capsys):
+    """False: no bar; True: a bar on stderr; anything else but a callable or None is refused by name."""
+    quiet = run_magnify(two_modes, 3.0, band=BAND, method="linear", progress=False)
+    assert capsys.readouterr().err == ""
+    shown = run_magnify(two_modes, 3.0, band=BAND, method="linear", progress=True)
+    assert "magnification" in capsys.readouterr().err
+    np.testing.assert_array_equal(quiet["frames"].values, shown["frames"].values)
+    with pytest.raises(TypeError, match="progress must be"):
+        run_magnify(two_modes, 3.0, band=BAND, method="linear", progress="yes")
+
+
 def test_progress_and_cancel(two_modes, tmp_path):
     seen = []
     run_magnify(two_modes, 3.0, band=BAND, method="linear", progress=lambda done, total: seen.append((done, total)))

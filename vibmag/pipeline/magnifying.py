@@ -67,7 +67,7 @@ from ..magnification.alpha import DEFAULT_TRANSITION, alpha_grid, with_region
 from ..magnification.classical import LinearEulerian, RieszPhase, TemporalFilter
 from ..magnification.pyramid import max_levels
 from ..magnification.splat import splat_warp
-from ..progress import Progress, Ticker
+from ..progress import Progress, Ticker, as_progress
 from ..recording import describe_frames, frame_rate_hz, lazy_time_chunks
 from ..streaming import TemporalStore
 from ..units import format_quantity, frequency_hz
@@ -133,7 +133,7 @@ def magnify(
     chunk_frames: int = 16,
     output=None,
     overwrite: bool = False,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = None,
     cancel: threading.Event | None = None,
     workdir=None,
 ) -> xr.Dataset:
@@ -184,8 +184,10 @@ def magnify(
         read lazily from it.
     overwrite : bool
         Replace an existing ``output``.
-    progress : callable, optional
-        ``progress(done, total)`` after each chunk of each pass.
+    progress : callable, bool or None
+        ``progress(done, total)`` after each chunk of each pass; or a bar on
+        stderr: None shows one on a terminal, True always, False never (as
+        :func:`vibmag.estimate_displacement`).
     cancel : threading.Event, optional
         Set it from another thread to stop; raises :class:`vibmag.errors.CancelledError`
         and leaves no partial output.
@@ -238,9 +240,10 @@ def magnify(
         model = load_model()
     adapt_steps = _effective_adapt_steps(method, model, adapt_steps)
     runner, identity = _runner(method, ds, plan, model=model, adapt_steps=adapt_steps, flow_method=flow_method)
-    ticker = Ticker(progress, cancel, total=plan.n_time * (2 if plan.band_hz or method in ("flowmag", "lagrangian", "splat") else 1), what="magnification")
-    with _FrameSink(ds, workdir) as sink:
-        extra, computed = runner(ds, plan, sink, ticker, workdir)
+    passes = 2 if plan.band_hz or method in ("flowmag", "lagrangian", "splat") else 1
+    with as_progress(progress, "magnification") as report, _FrameSink(ds, workdir) as sink:
+        extra, computed = runner(ds, plan, sink, Ticker(report, cancel, total=plan.n_time * passes, what="magnification"),
+                                 workdir)
         attrs = _provenance(ds, alpha, band, region, method, identity, plan, adapt_steps, computed)
         return sink.result(attrs, extra, output, overwrite)
 
