@@ -125,7 +125,7 @@ def plot_trace(rows: list[dict], path: Path) -> Path:
             values = np.array([r[key] for r in mine])
             ax.plot(steps, values / values[0], style, color=colour, ms=4, label=f"seed {seed}: {key}")
     ax.set(xlabel="adaptation step", ylabel="relative to the unadapted model", yscale="log",
-           title="test-time adaptation: loss on the recording and errors against the truth")
+           title="test-time adaptation: loss and errors against the truth")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
