@@ -45,3 +45,17 @@ def update_section(heading: str, body: str, doc: Path = DOC) -> Path:
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text.rstrip() + "\n")
     return doc
+
+
+def save_figure(fig, axes, path: Path) -> Path:
+    """Legends and grids on ``axes``, then ``fig`` written to ``path`` (folders made) at 110 dpi and closed."""
+    import matplotlib.pyplot as plt
+
+    for ax in axes:
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -39,6 +39,7 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import magnification_quality as mq  # noqa: E402
+from report import save_figure  # noqa: E402
 import tta_targets as tt  # noqa: E402
 
 from vibmag.magnification import adapt, load_model, resolve_flow  # noqa: E402
@@ -126,13 +127,7 @@ def plot_trace(rows: list[dict], path: Path) -> Path:
             ax.plot(steps, values / values[0], style, color=colour, ms=4, label=f"seed {seed}: {key}")
     ax.set(xlabel="adaptation step", ylabel="relative to the unadapted model", yscale="log",
            title="test-time adaptation: loss and errors against the truth")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, [ax], path)
 
 
 def main(argv=None) -> None:
