@@ -39,6 +39,23 @@ def test_adapt_returns_a_new_model_and_leaves_the_original(recording, estimator)
     assert not adapted.training
 
 
+def test_adapt_and_magnify_frames_take_progress_as_estimate_displacement_does(recording, estimator, capsys):
+    """False: nothing on stderr; True: a bar; the same result either way; anything else refused by name."""
+    model = randomised("flow")
+    quiet = adapt(model, recording, steps=2, batch_size=1, crop=32, estimator=estimator, progress=False)
+    assert capsys.readouterr().err == ""
+    shown = adapt(model, recording, steps=2, batch_size=1, crop=32, estimator=estimator, progress=True)
+    assert "adaptation" in capsys.readouterr().err
+    assert quiet.metadata["adapted_losses"] == shown.metadata["adapted_losses"]
+    frames = recording["frames"].values
+    still = magnify_frames(model, frames, 4.0, estimator=estimator, progress=False)
+    assert capsys.readouterr().err == ""
+    np.testing.assert_array_equal(still, magnify_frames(model, frames, 4.0, estimator=estimator, progress=True))
+    assert "magnification" in capsys.readouterr().err
+    with pytest.raises(TypeError, match="progress must be"):
+        adapt(model, recording, steps=1, estimator=estimator, progress="yes")
+
+
 def test_adapt_is_cancellable_and_time_bounded(recording, estimator):
     model = randomised("flow")
     cancel = threading.Event()

@@ -33,6 +33,7 @@ import torch
 
 from ..errors import VibmagWarning
 from ..flow.filters import to_luminance_array
+from ..progress import as_progress
 from .infer import resolve_flow
 from .losses import FlowMagLoss, flow_and_confidence
 from .model import Magnifier
@@ -93,7 +94,7 @@ def adapt(
     reference: int = 0,
     estimator=None,
     seed: int = 0,
-    progress: Callable[[int, int], object] | None = None,
+    progress: Callable[[int, int], object] | bool | None = None,
     cancel: threading.Event | None = None,
     max_pairs: int | None = 64,
     objective: str = "auto",
@@ -124,9 +125,10 @@ def adapt(
         Frozen flow callable (default vibmag.flow's).
     seed : int
         Seeds crops, flips and alphas.
-    progress : callable, optional
+    progress : callable, bool or None
         Called ``progress(done, total)`` after every step (``done`` steps
-        of ``total = steps``).
+        of ``total = steps``); or a bar on stderr: None shows one on a
+        terminal, True always, False never.
     cancel : threading.Event, optional
         When set, adaptation stops after the current step.
     max_pairs : int or None
@@ -197,18 +199,19 @@ def adapt(
     optimizer = torch.optim.Adam(adapted.parameters(), lr=lr)
     started = time.monotonic()
     done = 0
-    for step in range(steps):
-        if cancel is not None and cancel.is_set():
-            break
-        if time_limit is not None and time.monotonic() - started >= time_limit:
-            break
-        rng = np.random.default_rng([seed, 22, step])
-        batch = _crop_batch(rng, batch_size, crop, i0_all, frames_all, flow_all, conf_all, target_all)
-        alpha = torch.from_numpy(np.exp(rng.uniform(*np.log(alpha_range), size=batch_size)).astype(np.float32)).to(device).view(-1, 1, 1, 1)
-        adapted.metadata["adapted_losses"].append(step_fn(adapted, optimizer, batch, alpha))
-        done = step + 1
-        if progress is not None:
-            progress(done, steps)
+    with as_progress(progress, "adaptation", unit="step") as report:
+        for step in range(steps):
+            if cancel is not None and cancel.is_set():
+                break
+            if time_limit is not None and time.monotonic() - started >= time_limit:
+                break
+            rng = np.random.default_rng([seed, 22, step])
+            batch = _crop_batch(rng, batch_size, crop, i0_all, frames_all, flow_all, conf_all, target_all)
+            alpha = torch.from_numpy(np.exp(rng.uniform(*np.log(alpha_range), size=batch_size)).astype(np.float32)).to(device).view(-1, 1, 1, 1)
+            adapted.metadata["adapted_losses"].append(step_fn(adapted, optimizer, batch, alpha))
+            done = step + 1
+            if report is not None:
+                report(done, steps)
     adapted.metadata["adapted_steps"] = done
     for p in adapted.parameters():
         p.requires_grad_(model_requires_grad(model))

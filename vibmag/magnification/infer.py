@@ -30,6 +30,7 @@ import xarray as xr
 from .. import flow as vflow
 from ..analysis import region_mask
 from ..errors import OptionValueError, VibmagError
+from ..progress import as_progress
 from .alpha import DEFAULT_TRANSITION, with_region
 from .gate import pair_gate
 from .losses import flow_and_confidence, freeze
@@ -327,7 +328,7 @@ def magnify_frames(
     estimator=None,
     flows: torch.Tensor | None = None,
     batch_size: int = 4,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | bool | None = None,
     clip: bool = True,
     gate: bool = False,
 ) -> np.ndarray:
@@ -351,8 +352,9 @@ def magnify_frames(
         of the estimator's (their confidence is then taken as 1).
     batch_size : int
         Frames per application of the network.
-    progress : callable, optional
-        Called as ``progress(done, total)`` after each batch.
+    progress : callable, bool or None
+        Called as ``progress(done, total)`` after each batch; or a bar on
+        stderr: None shows one on a terminal, True always, False never.
     clip : bool
         Clip the result to [0, 1].
     gate : bool
@@ -377,18 +379,20 @@ def magnify_frames(
     estimator = resolve_flow(estimator)
     if gate:
         alpha = _gated_alpha(alpha, sequence_gate(i0, x, batch_size), x)
-    for start in range(0, t, batch_size):
-        stop = min(start + batch_size, t)
-        batch = x[start:stop]
-        flow = confidence = None
-        if model.uses_flow:
-            if flows is not None:
-                flow = torch.as_tensor(flows[start:stop], dtype=torch.float32, device=device)
-            else:
-                flow, confidence = flow_and_confidence(estimator, i0, batch)
-        out[start:stop] = magnify_pair(model, i0, batch, _alpha_for(alpha, stop - start, x), estimator=estimator, flow=flow, confidence=confidence)
-        if progress is not None:
-            progress(stop, t)
+    with as_progress(progress, "magnification") as report:
+        for start in range(0, t, batch_size):
+            stop = min(start + batch_size, t)
+            batch = x[start:stop]
+            flow = confidence = None
+            if model.uses_flow:
+                if flows is not None:
+                    flow = torch.as_tensor(flows[start:stop], dtype=torch.float32, device=device)
+                else:
+                    flow, confidence = flow_and_confidence(estimator, i0, batch)
+            out[start:stop] = magnify_pair(model, i0, batch, _alpha_for(alpha, stop - start, x), estimator=estimator,
+                                           flow=flow, confidence=confidence)
+            if report is not None:
+                report(stop, t)
     out[reference] = x[reference]
     if clip:
         out = out.clamp(0.0, 1.0)

@@ -722,7 +722,7 @@ def _effective_adapt_steps(method: str, model, adapt_steps: int) -> int:
 def _flowmag_model(model, ds, adapt_steps: int):
     """The Magnifier to use (resolved by :func:`magnify`), test-time adapted if asked."""
     if adapt_steps:
-        model = adapt(model, ds, steps=int(adapt_steps))
+        model = adapt(model, ds, steps=int(adapt_steps), progress=False)  # magnify reports its own progress
     return model.eval()
 
 
