@@ -69,3 +69,15 @@ def test_along_bar_component_is_not_magnified(bar_result):
     spread_in = frames[:, rows, LEFT + 10 : RIGHT - 10].std(axis=2).mean()
     spread_out = out[:, rows, LEFT + 10 : RIGHT - 10].std(axis=2).mean()
     assert spread_out < 1.5 * spread_in + 0.01
+
+
+def test_a_recording_whose_motion_the_gate_cannot_confirm_warns_and_is_returned_as_recorded():
+    """Two frames of a still, noisy scene: nothing to confirm, so nothing is magnified, and the user is told."""
+    from vibmag.errors import VibmagWarning
+    from vibmag.synthetic import vibrating_plate
+
+    ds = vibrating_plate((64, 64), n_frames=2, modes=[], noise=2 / 255, seed=3)
+    with pytest.warns(VibmagWarning, match="confirmed no motion where alpha applies"):
+        result = magnify(ds, 20.0, method="lagrangian")
+    np.testing.assert_allclose(result["frames"].values, ds["frames"].values, atol=1e-4)  # resampled at zero shift
+    assert result["motion_evidence"].values.max() == 0.0

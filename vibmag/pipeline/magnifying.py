@@ -562,6 +562,7 @@ def _run_displacement(estimator, step, ds, plan: _Plan, sink: _FrameSink, ticker
             measured = _measure(estimator, ds, plan, box, ticker, workdir)
         alpha = _in_box(plan.alpha, box)
         _warn_if_too_large(plan, measured.peak, (np.abs(alpha - 1.0) * measured.gate) > 0)
+        _warn_if_nothing_magnified(plan, alpha, measured.gate)
         _magnify_chunks(step, _cropped(ds, box), plan, alpha, measured, sink, box, ticker)
     finally:
         measured.store.close()
@@ -689,6 +690,19 @@ def _warn_if_too_large(plan: _Plan, peak: np.ndarray, magnified: np.ndarray) -> 
             f"alpha {float(plan.alpha.max()):g} times the measured motion moves the image by {typical:.3g} px (median over the "
             f"magnified pixels of each one's largest motion), more than a "
             f"quarter of the frame ({limit:g} px); the magnified frames will be mostly artefacts: lower alpha, or pick a band",
+            VibmagWarning, stacklevel=4,
+        )
+
+
+def _warn_if_nothing_magnified(plan: _Plan, alpha: np.ndarray, gate: np.ndarray) -> None:
+    """VibmagWarning (after pass 1) where the motion-evidence gate is 0 wherever alpha differs from 1 (both (h, w)):
+    the result would be the recording itself, and without a word that is indistinguishable from a failure."""
+    asked = alpha != 1.0
+    if plan.gate and asked.any() and not gate[asked].any():
+        warnings.warn(
+            f"the motion-evidence gate confirmed no motion where alpha applies, so nothing is magnified: the "
+            f"{plan.n_time} frames' changes are within their noise there. Use more frames, a band around a measured "
+            f"peak, or gate=False (which magnifies the noise too)",
             VibmagWarning, stacklevel=4,
         )
 
