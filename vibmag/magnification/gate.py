@@ -123,6 +123,5 @@ def _weight(z2: np.ndarray, threshold: float, grow_threshold: float, transition:
     seeds &= (np.bincount(labels.ravel(), minlength=count + 1) >= min_area)[labels]
     regions, count = scipy.ndimage.label((z2 > grow_threshold**2) | seeds)
     seeded = np.zeros(count + 1, bool)
-    seeded[np.unique(regions[seeds])] = True
-    seeded[0] = False
+    seeded[np.unique(regions[seeds])] = True  # every seed pixel lies in a region, so label 0 is never marked
     return raised_cosine_fall(close_mask(seeded[regions], transition), transition).astype(np.float32)

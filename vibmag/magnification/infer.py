@@ -410,12 +410,16 @@ def sequence_gate(i0: torch.Tensor, frames: torch.Tensor, batch_size: int) -> to
 
 def _gated_alpha(alpha, weight: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """``1 + (alpha - 1) * weight`` as an (H, W) map; ``alpha`` a number or an (H, W) map."""
-    a = torch.as_tensor(np.asarray(alpha, dtype=np.float32) if not isinstance(alpha, torch.Tensor) else alpha).to(like)
-    return 1.0 + (a - 1.0) * weight
+    return 1.0 + (_alpha_tensor(alpha, like) - 1.0) * weight
+
+
+def _alpha_tensor(alpha, like: torch.Tensor) -> torch.Tensor:
+    """``alpha`` (a number, array or tensor) as a tensor of ``like``'s dtype and device."""
+    return torch.as_tensor(np.asarray(alpha, dtype=np.float32) if not isinstance(alpha, torch.Tensor) else alpha).to(like)
 
 
 def _alpha_for(alpha, n: int, like: torch.Tensor):
-    a = torch.as_tensor(np.asarray(alpha, dtype=np.float32) if not isinstance(alpha, torch.Tensor) else alpha).to(like)
+    a = _alpha_tensor(alpha, like)
     if a.dim() == 2:
         return a.view(1, 1, *a.shape).expand(n, 1, *a.shape)
     return a

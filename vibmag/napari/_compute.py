@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -201,8 +202,11 @@ ADAPTATION_OFF = ("magnify gives the shipped model the displacement with a confi
                   "correction is off: adaptation could not change the result (docs/model_card.md)")
 
 
+@functools.lru_cache(maxsize=1)
 def adaptation_acts() -> bool:
-    """Whether test-time adaptation can change what the widget's flowmag (the shipped model) renders in magnify."""
+    """Whether test-time adaptation can change what the widget's flowmag (the shipped model) renders in magnify.
+
+    Read once per session: the shipped weights do not change, and the widget asks on every change of method."""
     return vibmag.load_model().corrects_certain_flow
 
 
