@@ -48,7 +48,7 @@ from metrics import dis_flow, image_scores  # noqa: E402
 from report import machine_line, markdown_table, save_figure, update_section  # noqa: E402
 
 import vibmag  # noqa: E402
-from vibmag.flow import warp as flow_warp  # noqa: E402
+from vibmag.flow import sharpen_outlines, warp as flow_warp  # noqa: E402
 from vibmag.magnification import adapt, load_model, magnify_pair, resolve_flow  # noqa: E402
 from vibmag.magnification.classical import linear_magnify, phase_magnify  # noqa: E402
 from vibmag.magnification.gate import pair_gate  # noqa: E402
@@ -89,7 +89,7 @@ def lagrangian(i0: np.ndarray, it: np.ndarray, alpha: float, estimator) -> np.nd
 
 
 def forward_splat_warp(i0: np.ndarray, it: np.ndarray, alpha: float, estimator, *, edge_aware: bool = False,
-                       gate: bool = False) -> np.ndarray:
+                       gate: bool = False, sharpen: bool = False) -> np.ndarray:
     """It moved forward by (alpha - 1) times vibmag's flow, z-ordered (larger motion in front), holes from the backward warp
     (:func:`~vibmag.magnification.splat.splat_warp`: the shift is splatted, It resampled by cubic B-spline).
 
@@ -97,6 +97,8 @@ def forward_splat_warp(i0: np.ndarray, it: np.ndarray, alpha: float, estimator, 
     sharpest non-learned flow, edge-aware Lucas-Kanade (sigma 2 px) started from vibmag's (METHOD.md section 7).
     ``gate``: alpha - 1 times the pair's significance gate (:func:`~vibmag.magnification.gate.pair_gate`), as
     ``magnify_pair(..., gate=True)`` does for the model: the non-learned ablation of the gated model.
+    ``sharpen``: the flow's outlines sharpened (:func:`vibmag.flow.sharpen_outlines`), as ``magnify_pair(...,
+    sharpen=True)`` does for the model.
     """
     a = torch.from_numpy(i0)[None, None]
     b = torch.from_numpy(it)[None, None]
@@ -104,6 +106,8 @@ def forward_splat_warp(i0: np.ndarray, it: np.ndarray, alpha: float, estimator, 
         flow = estimator(a, b)
         if edge_aware:
             flow = edge_aware_flow(a, b, flow, sigma=2.0)
+        if sharpen:
+            flow = sharpen_outlines(a, b, flow)
         gain = (alpha - 1.0) * (pair_gate(a, b) if gate else 1.0)
         out = splat_warp(b, gain * flow)
     return np.clip(out[0, 0].numpy(), 0.0, 1.0)
@@ -117,10 +121,21 @@ def pipeline(ds, alpha: float, model) -> np.ndarray:
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def learned(model, i0: np.ndarray, it: np.ndarray, alpha: float, estimator, *, gate: bool = False) -> np.ndarray:
+def learned(model, i0: np.ndarray, it: np.ndarray, alpha: float, estimator, *, gate: bool = False,
+            sharpen: bool = False) -> np.ndarray:
     a = torch.from_numpy(i0)[None, None]
     b = torch.from_numpy(it)[None, None]
-    return np.clip(magnify_pair(model, a, b, alpha, estimator=estimator, gate=gate)[0, 0].numpy(), 0.0, 1.0)
+    out = magnify_pair(model, a, b, alpha, estimator=estimator, gate=gate, sharpen=sharpen)
+    return np.clip(out[0, 0].numpy(), 0.0, 1.0)
+
+
+def true_splat(it: np.ndarray, alpha: float, true_displacement: np.ndarray) -> np.ndarray:
+    """The splat with the exact displacement (2, H, W) px in place of any estimate: the ceiling of every method that
+    moves It's pixels forward (its only errors are the holes' backward-warp fill and the resampling). Not a method."""
+    b = torch.from_numpy(it)[None, None]
+    flow = torch.from_numpy(np.ascontiguousarray(true_displacement, dtype=np.float32))[None]
+    with torch.no_grad():
+        return np.clip(splat_warp(b, (alpha - 1.0) * flow)[0, 0].numpy(), 0.0, 1.0)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -168,6 +183,12 @@ def run_quality(models: dict, estimator, seeds=(0, 1, 2)) -> list[dict]:
                         "splat + gate": forward_splat_warp(i0, it, alpha, estimator, gate=True),
                         "flowmag + gate": learned(models["flowmag"], i0, it, alpha, estimator, gate=True),
                         PIPELINE: pipeline(ds, alpha, models["flowmag"]),
+                        "splat sharpened": forward_splat_warp(i0, it, alpha, estimator, sharpen=True),
+                        "flowmag sharpened": learned(models["flowmag"], i0, it, alpha, estimator, sharpen=True),
+                        "splat + gate, sharpened": forward_splat_warp(i0, it, alpha, estimator, gate=True, sharpen=True),
+                        "flowmag + gate, sharpened": learned(models["flowmag"], i0, it, alpha, estimator, gate=True,
+                                                             sharpen=True),
+                        CEILING: true_splat(it, alpha, ds["true_displacement"].values[1]),
                     }
                     for name, out in outputs.items():
                         for key, value in scores(out, exact, i0, exact_flow).items():
@@ -260,6 +281,9 @@ def plot_training(logs: dict, path: Path) -> Path:
 GATED = ["splat + gate", "flowmag + gate"]
 #: ``vibmag.magnify`` on the pair as a two-frame recording (:func:`pipeline`).
 PIPELINE = "vibmag.magnify"
+SHARPENED = ["splat sharpened", "flowmag sharpened", "splat + gate, sharpened", "flowmag + gate, sharpened"]
+#: The splat with the exact displacement: a ceiling, not a method.
+CEILING = "ceiling: splat, true displacement"
 
 
 def _verdict(ok: bool) -> str:
@@ -267,7 +291,8 @@ def _verdict(ok: bool) -> str:
 
 
 def report(rows, names, tta, speed, command: str) -> str:
-    methods = ["nothing", "linear", "phase", "lagrangian", "splat", "splat edge-aware", *names, *GATED, PIPELINE]
+    methods = ["nothing", "linear", "phase", "lagrangian", "splat", "splat edge-aware", *names, *GATED, PIPELINE,
+               *SHARPENED, CEILING]
     lines = [
         f"Command: `{command}`.",
         f"Machine: {machine_line()}.",
@@ -290,7 +315,12 @@ def report(rows, names, tta, speed, command: str) -> str:
         "flow is significant against its own uncertainty), for the shipped model and for the splat (its non-learned "
         "ablation). `vibmag.magnify`: the pipeline (default method, the shipped model) on the pair as a two-frame "
         "recording, with its motion-evidence gate and the displacement given with confidence 1 (the model's learned "
-        "correction off): what a user calling `vibmag.magnify` gets.",
+        "correction off): what a user calling `vibmag.magnify` gets. `sharpened`: the flow's motion outlines sharpened "
+        "first (`magnify_pair(..., sharpen=True)`, `vibmag.flow.sharpen_outlines`: each pixel takes the neighbouring "
+        "flow, 2-6 px away, whose photometric residual is lowest, when it beats its own by the pair's noise). "
+        f"`{CEILING}`: the splat moved by the exact displacement instead of any estimate, the score every method "
+        "that moves It's pixels forward could reach with perfect flow (holes filled by the backward warp); it uses the "
+        "truth, so it is not a method.",
         "",
         "### SSIM (higher is better)",
         "",
@@ -370,6 +400,12 @@ def issue13_targets(rows, names) -> str:
          f"{mean[main]:.3f} vs {best_plain:.3f} ({mean[main] - best_plain:+.3f})", _verdict(mean[main] >= best_plain + 0.03)],
         ["noise 0, 10 px target: SSIM > 0.92 (every motion)", f"{min(clean10):.3f} - {max(clean10):.3f}", _verdict(min(clean10) > 0.92)],
     ]
+    if (CEILING, "ssim") in rows[0]:
+        clean_rows = [r for r in rows if r["noise"] == 0.0 and r["target"] == 10.0]
+        sharp = [r[("flowmag sharpened", "ssim")] for r in clean_rows]
+        ceiling = [r[(CEILING, "ssim")] for r in clean_rows]
+        table.append(["the same with `sharpen=True`", f"{min(sharp):.3f} - {max(sharp):.3f} (ceiling, the splat with the "
+                      f"exact displacement: {min(ceiling):.3f} - {max(ceiling):.3f})", _verdict(min(sharp) > 0.92)])
     if hard:
         table.append(["noise 0.01, 0.1 px, alpha 100: SSIM > 0.5", f"{hard[0][(main, 'ssim')]:.3f} (backward warp {hard[0][('lagrangian', 'ssim')]:.3f})",
                       _verdict(hard[0][(main, "ssim")] > 0.5)])
@@ -382,6 +418,12 @@ def issue13_targets(rows, names) -> str:
                       f"{gated_mean['flowmag + gate']:.3f} vs {gated_mean['splat + gate']:.3f} "
                       f"({gated_mean['flowmag + gate'] - gated_mean['splat + gate']:+.3f})",
                       _verdict(gated_mean["flowmag + gate"] >= gated_mean["splat + gate"] + 0.03)])
+    if ("flowmag + gate, sharpened", "ssim") in rows[0]:
+        sharp_mean = {m: float(np.mean([r[(m, "ssim")] for r in rows])) for m in SHARPENED}
+        for model, splat in (("flowmag sharpened", "splat sharpened"), ("flowmag + gate, sharpened", "splat + gate, sharpened")):
+            table.append([f"`{model}`: mean SSIM >= `{splat}` + 0.03",
+                          f"{sharp_mean[model]:.3f} vs {sharp_mean[splat]:.3f} ({sharp_mean[model] - sharp_mean[splat]:+.3f})",
+                          _verdict(sharp_mean[model] >= sharp_mean[splat] + 0.03)])
     if "same-noise control" in names:
         control = mean["same-noise control"]
         table.append(["beats the same-noise control (mean SSIM)", f"{mean[main]:.3f} vs {control:.3f}", _verdict(mean[main] > control)])

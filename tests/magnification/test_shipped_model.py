@@ -187,3 +187,16 @@ def test_network_is_skipped_only_where_it_adds_nothing(shipped):
         with_residual.net.head.bias[2:] = 0.1  # R = 0.1 * 0.1 everywhere, added as (1 - 1/alpha) R
         added = with_residual(i0, it, 10.0, flow=flow, confidence=ones) - skipped
     assert torch.allclose(added, torch.full_like(added, 0.01 * (1 - 1 / 10.0)), atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [2, 6])
+def test_sharpened_outlines_bring_noise_free_objects_closer_to_the_exact_render(shipped, seed):
+    """``sharpen=True`` gives the model a flow whose outlines follow the objects, so the background beside them is
+    not dragged along (benchmark, 128 px, 10 px magnified motion: SSIM 0.828 -> 0.883 at 1 px). RMSE, which the
+    unrecoverable background in the uncovered strips dominates, measured 0.938x and 0.910x here."""
+    ds, alpha = object_pair(seed, 1.0, 0.0), 10.0
+    frames = ds["frames"].values.astype(np.float32)
+    exact = render_magnified(ds, alpha)["frames"].values[1]
+    with torch.no_grad():
+        plain, sharp = (magnify_frames(shipped, frames, alpha, sharpen=s)[1] for s in (False, True))
+    assert rmse(sharp, exact, 12) < 0.96 * rmse(plain, exact, 12)

@@ -9,6 +9,7 @@ it over a recording and returns labelled displacement (API.md).
 from .api import estimate_displacement
 from .estimators import available_methods, estimate_flow, get_estimator
 from .lk import LucasKanade, LucasKanadeOptions, PreparedReference, lucas_kanade
+from .outlines import sharpen_outlines
 from .warp import warp
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "LucasKanade",
     "LucasKanadeOptions",
     "PreparedReference",
+    "sharpen_outlines",
     "warp",
 ]
