@@ -52,6 +52,7 @@ bench: setup
 	$(PY) benchmarks/open_large.py --size-gb 20
 	$(PY) benchmarks/flow_accuracy.py
 	$(PY) benchmarks/pyidi_comparison.py
+	$(PY) benchmarks/subpixel_bias.py
 	$(PY) benchmarks/classical_baselines.py
 	mkdir -p runs && (git show c78bf9e:vibmag/models/flowmag.pt > runs/flowmag_previous.pt 2>/dev/null || true)
 	$(PY) benchmarks/magnification_quality.py --control-weights docs/training/flowmag_same_noise.pt \
