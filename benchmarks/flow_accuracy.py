@@ -101,7 +101,7 @@ class Method:
 def vibmag_method(name: str, **options) -> Method:
     from vibmag.flow import LucasKanade
 
-    estimator = LucasKanade(**options)
+    estimator = LucasKanade(**{"bias_correction": True, **options})  # as estimate_displacement runs it
 
     def prepare(ref):
         with torch.no_grad():

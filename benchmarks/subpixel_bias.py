@@ -10,12 +10,14 @@ area-sampled 4 x 4 per pixel, so frame 1 is the exact translate of frame 0 and t
 for speckle sizes of 2 to 6 px, 8-bit quantised as a camera delivers them. Means over the interior
 (40 px from every edge) of 160 x 160 px frames; pyidi's over 100 points there.
 
-Methods, in one run: vibmag's default estimator (presmooth 0.7 px; also on the frames before quantisation,
-which separates the bias from the quantisation's error) and without presmoothing, OpenCV
+Methods, in one run: vibmag's default estimator (as ``estimate_displacement`` runs it: presmooth 0.7 px,
+interpolation-bias correction on), the same without the correction (also on the frames before
+quantisation, which separates the bias from the quantisation's error) and without presmoothing, OpenCV
 DIS (medium) and Farneback (benchmarks/flow_accuracy.py's settings), pyidi LK and DIC (31 px subsets).
 Every shift is below half a pixel, where the classic interpolation bias ("S-curve", zero at 0 and
 0.5 px) is a gain: the fine texture above what the pixel grid can represent shows up as a
-derivative the interpolator does not see. Larger speckle, or optical blur, lowers it.
+derivative the interpolator does not see. Larger speckle, or optical blur, lowers it; vibmag's
+correction (``vibmag.flow.bias``) measures it on the reference itself and removes it.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ SPECKLES = (2.0, 3.0, 4.0, 6.0)
 SHIFTS = (0.05, 0.1, 0.25, 0.4)
 SIZE = 160
 BORDER = 40
-#: vibmag's default on the same frames without 8-bit quantisation: what is bias and what is quantisation.
-UNQUANTISED = "vibmag default, unquantised frames"
+#: vibmag's estimator without the interpolation-bias correction (``LucasKanade(bias_correction=False)``).
+UNCORRECTED = "vibmag uncorrected"
+#: the uncorrected estimator on the same frames without 8-bit quantisation: what is bias and what is quantisation.
+UNQUANTISED = "vibmag uncorrected, unquantised frames"
 
 
 def shifted_plate(speckle: float, shift: float, bit_depth: int | None = 8):
@@ -59,7 +63,8 @@ def interior_points(n: int = 10) -> np.ndarray:
 
 
 def dense_methods() -> list:
-    return [vibmag_method("vibmag default"), vibmag_method("vibmag presmooth=0", presmooth=0.0), *opencv_methods()]
+    return [vibmag_method("vibmag default"), vibmag_method(UNCORRECTED, bias_correction=False),
+            vibmag_method(f"{UNCORRECTED}, presmooth=0", bias_correction=False, presmooth=0.0), *opencv_methods()]
 
 
 def dense_gain(method, ds, shift: float) -> float:
@@ -83,7 +88,7 @@ def measure() -> list[dict]:
             for shift in SHIFTS:
                 ds = shifted_plate(speckle, shift)
                 row = {"speckle": speckle, "shift": shift, **{m.name: dense_gain(m, ds, shift) for m in methods}}
-                row[UNQUANTISED] = dense_gain(methods[0], shifted_plate(speckle, shift, bit_depth=None), shift)
+                row[UNQUANTISED] = dense_gain(methods[1], shifted_plate(speckle, shift, bit_depth=None), shift)
                 for kind in ("LK", "DIC"):
                     row[f"pyidi {kind}"] = pyidi_gain(kind, ds, shift, workdir)
                 rows.append(row)

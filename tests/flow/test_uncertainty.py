@@ -32,8 +32,8 @@ def test_predicted_sigma_matches_the_measured_error_within_30_percent(noise, spe
     # fine speckle (2 px) to weak texture (14 px cells: gradients 5x weaker), noise 0.25/255 to 4/255 per pixel;
     # the RMS of the predicted sigma against the RMS of the error from the exact displacement, per component.
     # The adaptive window (max_window=6) at 0.25/255 is the known gap (docs/flow.md): there the error is mostly the
-    # interpolation bias (0.003 px at noise 0 on 2 px speckle), which the wide window does not average down
-    # and the noise model does not predict (predicted 0.54-0.67 of the measured RMS).
+    # noise-free error of the wide window on the bending mode (0.0011-0.0016 px at noise 0, after the interpolation
+    # bias correction), which the noise model does not predict (predicted 0.45-0.77 of the measured RMS).
     ds = vibrating_plate((96, 96), n_frames=12, frame_rate="1 kHz", noise=noise / 255, speckle_size=speckle_size,
                          seed=1, modes=(Mode("83 Hz", 0.4, direction=60, shape="bending"),))
     out = estimate_displacement(ds, return_uncertainty=True, **options)

@@ -121,7 +121,10 @@ def estimate_displacement(
         Where to compute (default CPU).
     **options
         Passed to the estimator named by ``method`` (e.g. ``window=4.0``; see
-        :func:`vibmag.flow.lucas_kanade`).
+        :func:`vibmag.flow.lucas_kanade`). For the default Lucas-Kanade,
+        ``bias_correction`` is True unless given: the interpolation bias of
+        sub-pixel shifts is calibrated on the reference and removed
+        (:mod:`vibmag.flow.bias`; docs/flow.md).
 
     Returns
     -------
@@ -173,6 +176,8 @@ def estimate_displacement(
     n_time, height, width = (frames.sizes[d] for d in ("time", "y", "x"))
     box, inside = region_bounds(region, (height, width))
     work = _expand_box(box, margin, (height, width))
+    if method is None or method == DEFAULT_METHOD:
+        options = {"bias_correction": True, **options}
     estimator, method_name = _resolve_estimator(method, options)
 
     crop = ds[["frames"]].isel(y=slice(work[0], work[2]), x=slice(work[1], work[3]))
