@@ -573,6 +573,8 @@ def main(args) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         variants = [vibmag_method(ADAPTIVE, max_window=6.0)]
         variants += [vibmag_method(f"vibmag LK w={w:g} fixed", window=w) for w in args.windows]
+        if args.noise_floor:  # with the bias correction, presmoothing no longer buys accuracy (docs/flow.md)
+            variants.append(vibmag_method("vibmag LK presmooth=0", presmooth=0.0))
         methods = [vibmag_method(default_name), *variants, *opencv_methods()]
         point_method = pyidi_method(workdir)
         if point_method is None:
