@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
+import vibmag
 from vibmag.flow import LucasKanade, lucas_kanade
 from vibmag.flow.bias import fourier_shift
 from vibmag.synthetic import Mode, vibrating_plate
@@ -63,3 +66,19 @@ def test_a_reference_per_frame_gives_the_same_bias_model_as_one_shared_reference
         shared = estimator.track(estimator.prepare(ref), torch.cat([moving, moving]))
         per_frame = estimator.track(estimator.prepare(torch.cat([ref, ref])), torch.cat([moving, moving]))
     torch.testing.assert_close(per_frame, shared, atol=1e-5, rtol=0)
+
+
+def test_estimate_displacement_corrects_by_default_records_it_and_can_be_told_not_to():
+    ds = vibrating_plate((96, 96), n_frames=2, frame_rate="4 Hz", speckle_size=2.0, seed=1,
+                         modes=[Mode("1 Hz", 0.05, direction=0.0, shape="rigid")])
+    frames = torch.from_numpy(ds["frames"].values[:, None])
+    raw = lucas_kanade(frames[:1], frames[1:])[0].numpy()
+    default = vibmag.estimate_displacement(ds, progress=False)
+    off = vibmag.estimate_displacement(ds, progress=False, bias_correction=False)
+    assert json.loads(default.attrs["method_options"])["bias_correction"] is True
+    assert json.loads(off.attrs["method_options"])["bias_correction"] is False
+    np.testing.assert_allclose(off.isel(time=1).values, raw, atol=1e-6)  # off: the estimator itself
+    inner = (slice(24, -24), slice(24, -24))
+    gain = {name: float(d.isel(time=1).sel(component="x").values[inner].mean()) / 0.05
+            for name, d in (("default", default), ("off", off))}
+    assert abs(gain["default"] - 1) < 0.005 < abs(gain["off"] - 1), gain
