@@ -100,8 +100,9 @@ class Method:
 
 def vibmag_method(name: str, **options) -> Method:
     from vibmag.flow import LucasKanade
+    from vibmag.flow.api import MEASUREMENT_DEFAULTS
 
-    estimator = LucasKanade(**{"bias_correction": True, **options})  # as estimate_displacement runs it
+    estimator = LucasKanade(**{**MEASUREMENT_DEFAULTS, **options})  # as estimate_displacement runs it
 
     def prepare(ref):
         with torch.no_grad():

@@ -30,6 +30,9 @@ __all__ = ["estimate_displacement", "iter_displacement", "DisplacementChunk", "f
 
 #: Pixels of context measured around a region's bounding box (then discarded).
 DEFAULT_MARGIN = 32
+#: Options :func:`estimate_displacement` gives the default Lucas-Kanade unless told otherwise: measurement
+#: removes the interpolation bias (vibmag.flow.bias), which the estimator alone leaves in.
+MEASUREMENT_DEFAULTS = {"bias_correction": True}
 
 #: Pixels of one full-resolution step (:func:`batch_frames_for`): the magnifier's pass 2 and the motion evidence.
 #: Eager PyTorch allocates every intermediate anew, and glibc maps blocks above its mmap threshold (at most
@@ -177,7 +180,7 @@ def estimate_displacement(
     box, inside = region_bounds(region, (height, width))
     work = _expand_box(box, margin, (height, width))
     if method is None or method == DEFAULT_METHOD:
-        options = {"bias_correction": True, **options}
+        options = {**MEASUREMENT_DEFAULTS, **options}
     estimator, method_name = _resolve_estimator(method, options)
 
     crop = ds[["frames"]].isel(y=slice(work[0], work[2]), x=slice(work[1], work[3]))

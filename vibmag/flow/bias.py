@@ -100,18 +100,18 @@ def interpolation_bias(track: Callable, reference: torch.Tensor) -> BiasModel:
         results = list(zip(flow.split(1), residual.split(1), wide.split(1) if wide is not None else [None] * 4))
     else:  # one reference per moving frame: a call per shift
         results = [track(m) for m in moved]
-    errors, misfits = {}, {}
-    for (shift, axis), (flow, residual, wide) in zip(cases, results):
+    errors = {}
+    for (shift, axis), (flow, _, _) in zip(cases, results):
         error = flow.detach().clone()
         error[:, axis] -= shift
         errors[shift, axis] = _inner_edge(error, BORDER)
-        misfits[shift, axis] = (residual.detach() ** 2, None if wide is None else wide.detach() ** 2)
     first = (errors[SHIFTS[0], 0], errors[SHIFTS[0], 1])
     # b(1/8) = a1 sin(pi/4) + a2 sin(pi/2)
     second = tuple(errors[SHIFTS[1], axis] - math.sin(math.pi / 4) * first[axis] for axis in (0, 1))
-    quarter = (misfits[SHIFTS[0], 0], misfits[SHIFTS[0], 1])
-    wide_misfit = None if quarter[0][1] is None else (quarter[0][1], quarter[1][1])
-    return BiasModel((*first, *second), (quarter[0][0], quarter[1][0]), wide_misfit)
+    quarter = results[:2]  # the 1/4 px shifts in x and in y: (flow, residual, wide residual)
+    misfit = (quarter[0][1].detach() ** 2, quarter[1][1].detach() ** 2)
+    wide_misfit = None if quarter[0][2] is None else (quarter[0][2].detach() ** 2, quarter[1][2].detach() ** 2)
+    return BiasModel((*first, *second), misfit, wide_misfit)
 
 
 def remove_interpolation_bias(flow: torch.Tensor, model: BiasModel) -> torch.Tensor:
