@@ -50,8 +50,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .bias import BiasModel, interpolation_bias, misfit_energy, remove_interpolation_bias
@@ -77,6 +79,11 @@ _NOISE_STRIDE = 3
 LEVEL_PIXELS = 2**19
 #: The largest share of a window's residual energy the interpolation misfit may take out of the noise estimate.
 _MISFIT_SHARE = 0.9
+#: Terms of the Neumann series that estimate a window's motion-model error (:func:`_motion_model_error`).
+_MODEL_ERROR_TERMS = 4
+#: Largest grid cell (px) of that series, and the fewest cells the window's sigma may span on it.
+_MODEL_ERROR_MAX_STEP = 4
+_MODEL_ERROR_GRID_SIGMA = 1.5
 #: Median of a chi-square variable with one degree of freedom.
 _MEDIAN_CHI2_1 = 0.4549
 
@@ -148,6 +155,20 @@ class _WindowStatistics:
     undamped_inverse: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # A^-1 with a 1e-6 trace floor
     unit_sd: torch.Tensor | None  # (N, 2, h, w): sqrt of diag((A + lam I)^-1 B (A + lam I)^-1), px per unit noise sd;
     # None unless adaptive (only the window choice reads it)
+
+
+class _FinestFit(NamedTuple):
+    """What the finest level's fit leaves for the uncertainty, padded, per frame (the wide fields None unless adaptive)."""
+
+    residual: torch.Tensor  # (N, 1, h, w) warped - ref after the window's last step
+    wide_residual: torch.Tensor | None  # (N, 1, h, w) the same for the wide window
+    deviation: torch.Tensor  # (N, 2, h, w) px: the window's flow minus its base
+    wide_deviation: torch.Tensor | None  # (N, 2, h, w) px: the same for the wide window
+
+    @staticmethod
+    def cat(parts: Sequence["_FinestFit"]) -> "_FinestFit":
+        """The fits of consecutive frame groups as one."""
+        return _FinestFit(*(_cat(field) for field in zip(*parts)))
 
 
 @dataclass(frozen=True)
@@ -272,37 +293,43 @@ class LucasKanade(nn.Module):
         estimator's sandwich covariance with the noise taken from the fit's
         residual (:func:`vibmag.flow.confidence.displacement_covariance`);
         ``sqrt`` of channels 0 and 2 are the 1-sigma uncertainties of x and y.
+        The fit's motion-model error (:func:`_motion_model_error`; where the
+        wide window was kept, ``max_window``, that of the blend) is added in
+        quadrature.
         """
-        flow, error, (residual, wide_residual), weight = self._track_with_error(reference, moving, keep_residual=True)
+        flow, error, fit, weight = self._track_with_error(reference, moving, keep_residual=True)
         opts = reference.options
         height, width = reference.size
         bias = reference.bias
         with torch.no_grad():
             misfit = None if bias is None else misfit_energy(bias.misfit, flow.detach())
-            covariance = _covariance(reference.fine, residual.detach(), opts.presmooth, misfit)
+            covariance = _covariance(reference.fine, fit.residual.detach(), opts.presmooth, misfit)
+            model_error = _motion_model_error(reference.fine, fit.deviation)
             if weight is not None:  # the blend (1 - w) fine + w wide, the two estimates taken as nested
                 fine_share = (1.0 - weight) ** 2
                 wide_misfit = None if bias is None else misfit_energy(bias.wide_misfit, flow.detach())
-                wide = _covariance(reference.wide, wide_residual.detach(), opts.presmooth, wide_misfit)
+                wide = _covariance(reference.wide, fit.wide_residual.detach(), opts.presmooth, wide_misfit)
                 covariance = fine_share * covariance + (1.0 - fine_share) * wide
+                model_error = model_error + weight * (_motion_model_error(reference.wide, fit.wide_deviation)
+                                                      - model_error)
+            covariance = covariance + _outer(model_error)
         return flow, confidence_from_error(error, opts.tolerance), covariance[..., :height, :width]
 
     def _track_with_error(self, reference: PreparedReference, moving: torch.Tensor, *, keep_residual: bool = False):
         """Flow and its predicted error (px, (N, 1, H, W)) from the texture and the final residual.
 
         The error is the ``window``'s (a conservative figure where the wider
-        window was chosen). With ``keep_residual``, also the padded final
-        residuals (fine, wide; the wide None unless adaptive) and the wide
-        window's weight (None unless adaptive).
+        window was chosen). With ``keep_residual``, also the finest level's
+        :class:`_FinestFit` and the wide window's weight (None unless adaptive).
         """
-        flow, residuals, weight = self._run(reference, moving)
+        flow, fit, weight = self._run(reference, moving)
         opts = reference.options
         height, width = reference.size
         with torch.no_grad():
-            energy = _window(residuals[0].detach() ** 2, opts.window)
+            energy = _window(fit.residual.detach() ** 2, opts.window)
             error = texture_error(reference.fine.structure, energy, window=opts.window, noise_floor=opts.noise_floor)
         if keep_residual:
-            return flow, error[..., :height, :width], residuals, weight
+            return flow, error[..., :height, :width], fit, weight
         return flow, error[..., :height, :width]
 
     def _run(self, reference: PreparedReference, moving: torch.Tensor):
@@ -316,9 +343,8 @@ class LucasKanade(nn.Module):
         in one group.
 
         Returns the cropped flow (its interpolation bias removed where the
-        reference holds the bias model: ``bias_correction``), the padded final residuals (warped - ref,
-        (N, 1, h, w)) of the fine and the wide fit (None unless adaptive) and
-        the padded weight of the wide window ((N, 1, h, w), or None).
+        reference holds the bias model: ``bias_correction``), the finest level's :class:`_FinestFit`
+        and the padded weight of the wide window ((N, 1, h, w), or None).
         """
         _check_against_reference(reference, moving)
         n_levels = len(reference.levels)
@@ -332,13 +358,13 @@ class LucasKanade(nn.Module):
         parts = [_fit_finest(reference, images[0][group], _rows(coarse, group))
                  for group in _frame_groups(images[0], shared)]
         if len(parts) == 1:
-            flow, residuals, weight = parts[0]
+            flow, fit, weight = parts[0]
         else:
-            flows, fine, wide, weights = zip(*[(f, r, wr, w) for f, (r, wr), w in parts])
-            flow, residuals, weight = torch.cat(flows), (torch.cat(fine), _cat(wide)), _cat(weights)
+            flows, fits, weights = zip(*parts)
+            flow, fit, weight = torch.cat(flows), _FinestFit.cat(fits), _cat(weights)
         if reference.bias is not None:
             flow = remove_interpolation_bias(flow, reference.bias)
-        return flow, residuals, weight
+        return flow, fit, weight
 
 
 def _fit_level(level: _ReferenceLevel, index: int, image: torch.Tensor, coarse: torch.Tensor | None,
@@ -363,7 +389,7 @@ def _fit_level(level: _ReferenceLevel, index: int, image: torch.Tensor, coarse: 
 
 
 def _fit_finest(reference: PreparedReference, image: torch.Tensor, coarse: torch.Tensor | None):
-    """The finest level of some frames: cropped flow, (fine, wide) residuals and the wide window's weight (as ``_run``)."""
+    """The finest level of some frames: cropped flow, its :class:`_FinestFit` and the wide window's weight (as ``_run``)."""
     height, width = reference.size
     ref_level = reference.levels[0]
     flow, linearised, base, coefficients, start, warped = _fit_level(ref_level, 0, image, coarse, reference.options)
@@ -371,15 +397,15 @@ def _fit_finest(reference: PreparedReference, image: torch.Tensor, coarse: torch
     relative = flow if base is None else flow - base
     residual = ref_level.grad_x * relative[:, :1] + ref_level.grad_y * relative[:, 1:] - linearised
     if reference.wide is None:
-        return flow[..., :height, :width], (residual, None), None
-    flow, weight, wide_residual = _choose_window(reference, coefficients, start, warped, coarse, flow)
-    return flow[..., :height, :width], (residual, wide_residual), weight
+        return flow[..., :height, :width], _FinestFit(residual, None, relative.detach(), None), None
+    flow, weight, wide_residual, wide_deviation = _choose_window(reference, coefficients, start, warped, coarse, flow)
+    return flow[..., :height, :width], _FinestFit(residual, wide_residual, relative.detach(), wide_deviation), weight
 
 
 def _flow_and_residuals(run_result):
     """``(flow, fine residual, wide residual or None)`` from what :meth:`LucasKanade._run` returns."""
-    flow, (residual, wide_residual), _ = run_result
-    return flow, residual, wide_residual
+    flow, fit, _ = run_result
+    return flow, fit.residual, fit.wide_residual
 
 
 def _frame_groups(images: torch.Tensor, split: bool = True) -> list[slice]:
@@ -422,8 +448,9 @@ def _choose_window(reference: PreparedReference, coefficients, start, warped, co
     base must be smoother than the window (measured: a base smoothed over the
     wide window itself left 17 % more noise on a still plate).
 
-    Returns the blended flow (N, 2, h, w), the weight (N, 1, h, w) and the
-    wide fit's residual (N, 1, h, w, predicted from its linearisation), padded.
+    Returns the blended flow (N, 2, h, w), the weight (N, 1, h, w), the
+    wide fit's residual (N, 1, h, w, predicted from its linearisation) and its
+    deviation from the base (N, 2, h, w), padded.
     """
     wide = reference.wide
     base = torch.zeros_like(start) if coarse is None else upsample_flow(_window_mirrored(coarse, wide.window))
@@ -434,7 +461,91 @@ def _choose_window(reference: PreparedReference, coefficients, start, warped, co
         spread = _noise_sd(residual, reference) * (reference.fine.unit_sd + wide.unit_sd)
         t = ((wide_flow - fine_flow).abs() / (spread + torch.finfo(spread.dtype).tiny)).amax(dim=1, keepdim=True)
         weight = (_AGREE_UNTIL + 1.0 - t).clamp(0.0, 1.0)
-    return fine_flow + weight * (wide_flow - fine_flow), weight, residual
+    return fine_flow + weight * (wide_flow - fine_flow), weight, residual, relative.detach()
+
+
+def _motion_model_error(statistics: _WindowStatistics, deviation: torch.Tensor) -> torch.Tensor:
+    """(N, 2, h, w) px: a window's fit error from taking its deviation from the base as constant over the window.
+
+    A Gauss-Newton fit over a window returns, for a true deviation ``d`` that
+    varies within the window (a curved mode shape), the texture-weighted mean
+    ``W(d) = (A + lam I)^-1 [window(g g^T d) + lam d]``. Its error is
+    ``W(d) - d = -sum_(k >= 1) (I - W)^k W(d)``, estimated from the measured
+    deviation ``W(d)`` with the first :data:`_MODEL_ERROR_TERMS` terms of that
+    Neumann series, smoothed over the window (the series amplifies noise
+    where the window cannot resolve it; some noise stays in the estimate).
+    The series runs on a grid coarser than the pixels (:class:`_CoarseWindow`):
+    the deviation is smooth over the window, and the texture enters through
+    ``g g^T`` averaged over the grid's cells.
+    The number of terms was chosen on the calibration of
+    benchmarks/flow_uncertainty.py and checked on scenes it was not chosen on
+    (docs/flow.md, Uncertainty).
+    """
+    grid = _CoarseWindow.of(statistics)
+    term = grid.pool(deviation)
+    correction = torch.zeros_like(term)
+    for _ in range(_MODEL_ERROR_TERMS):
+        term = term - grid.average(term)
+        correction = correction + term
+    return -grid.upsample(_window_mirrored(correction, grid.sigma), deviation.shape[-2:])
+
+
+class _CoarseWindow(NamedTuple):
+    """A window's ``W`` (:func:`_motion_model_error`) on a grid of ``step`` px cells.
+
+    ``g g^T`` is averaged over each cell and the window's Gaussian narrowed by
+    the cell's own spread (a box of ``step`` px, variance ``(step^2 - 1) / 12``),
+    so that ``A`` and ``window(g g^T d)`` are those of the pixel grid for a ``d``
+    smooth over a cell, and ``W`` of a constant is that constant.
+    """
+
+    step: int  # px per grid cell: a power of two, the window keeping >= _MODEL_ERROR_GRID_SIGMA cells
+    sigma: float  # the window's Gaussian sigma in cells
+    products: torch.Tensor  # (N, 3, h', w'): cell-averaged (gx^2, gx gy, gy^2)
+    inverse: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (xx, xy, yy) of (A + lam I)^-1 on the grid
+    damping: torch.Tensor  # lam, (N, 1, 1, 1)
+
+    @staticmethod
+    def of(statistics: _WindowStatistics) -> "_CoarseWindow":
+        """The grid of ``statistics``' window, built from its finest level's gradients."""
+        window, level = statistics.window, statistics.level
+        step = 1
+        while 2 * step <= min(_MODEL_ERROR_MAX_STEP, window / _MODEL_ERROR_GRID_SIGMA):
+            step *= 2
+        sigma = max(window**2 - (step**2 - 1) / 12.0, 0.25) ** 0.5 / step
+        gx, gy = level.grad_x, level.grad_y
+        products = _pool(torch.cat((gx * gx, gx * gy, gy * gy), 1), step)
+        xx, xy, yy = _window(products, sigma).split(1, dim=1)
+        return _CoarseWindow(step, sigma, products, _inverse_2x2(xx, xy, yy, level.damping), level.damping)
+
+    def pool(self, flow: torch.Tensor) -> torch.Tensor:
+        """(N, 2, h', w'): ``flow`` (N, 2, h, w) averaged over the grid's cells."""
+        return _pool(flow, self.step)
+
+    def average(self, flow: torch.Tensor) -> torch.Tensor:
+        """``W(flow)`` on the grid, (N, 2, h', w'): what a fit over the window returns."""
+        xx, xy, yy = self.products.split(1, dim=1)
+        u, v = flow[:, :1], flow[:, 1:]
+        b_x, b_y = _window(torch.cat((xx * u + xy * v, xy * u + yy * v), 1), self.sigma).split(1, dim=1)
+        b_x, b_y = b_x + self.damping * u, b_y + self.damping * v
+        inv_xx, inv_xy, inv_yy = self.inverse
+        return torch.cat((inv_xx * b_x + inv_xy * b_y, inv_xy * b_x + inv_yy * b_y), 1)
+
+    def upsample(self, field: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """(N, C, *size): a grid field back on the pixels (bilinear, cell centres at their pixels' centre)."""
+        if self.step > 1:
+            field = F.interpolate(field, scale_factor=self.step, mode="bilinear", align_corners=False)
+        return field[..., :size[0], :size[1]]
+
+
+def _pool(x: torch.Tensor, step: int) -> torch.Tensor:
+    """(N, C, ceil(h / step), ceil(w / step)): averages of ``step`` x ``step`` cells (edges replicated to fill)."""
+    return x if step == 1 else F.avg_pool2d(pad_to_multiple(x, step), step)
+
+
+def _outer(error: torch.Tensor) -> torch.Tensor:
+    """(N, 3, h, w) ``(xx, xy, yy)`` px^2 of an error (N, 2, h, w): its outer product, a covariance term."""
+    return torch.cat((error[:, :1] ** 2, error[:, :1] * error[:, 1:], error[:, 1:] ** 2), 1)
 
 
 def _noise_sd(residual: torch.Tensor, reference: PreparedReference) -> torch.Tensor:
