@@ -2,8 +2,8 @@
 
 ``estimate_displacement(..., return_uncertainty=True)`` predicts, per pixel and
 component, the 1-sigma error of the displacement (the estimator's sandwich
-covariance ``s^2 A^-1 B A^-1`` with the noise s from each frame's residual;
-vibmag/flow/confidence.py). This script measures how true that is on
+covariance ``s^2 A^-1 B A^-1`` with the noise s from each frame's residual,
+vibmag/flow/confidence.py, plus the fit's motion-model error). This script measures how true that is on
 ``vibmag.synthetic`` speckle plates of known displacement, over noise levels
 0.25/255 to 4/255 and speckle from fine (2 px) to weak (14 px cells: gradients
 about 5x weaker), and plots predicted against measured.

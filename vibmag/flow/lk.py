@@ -285,7 +285,7 @@ class LucasKanade(nn.Module):
         return flow, confidence_from_error(error, self.options.tolerance)
 
     def track_with_uncertainty(
-        self, reference: PreparedReference, moving: torch.Tensor
+        self, reference: PreparedReference, moving: torch.Tensor, *, motion_model: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Flow (N, 2, H, W), confidence (N, 1, H, W) and covariance (N, 3, H, W) from a prepared reference.
 
@@ -295,7 +295,9 @@ class LucasKanade(nn.Module):
         ``sqrt`` of channels 0 and 2 are the 1-sigma uncertainties of x and y.
         The fit's motion-model error (:func:`_motion_model_error`; where the
         wide window was kept, ``max_window``, that of the blend) is added in
-        quadrature.
+        quadrature unless ``motion_model`` is False: a test of whether a flow
+        is noise (:mod:`vibmag.magnification.gate`) leaves it out, since that
+        error grows with the motion itself.
         """
         flow, error, fit, weight = self._track_with_error(reference, moving, keep_residual=True)
         opts = reference.options
@@ -304,15 +306,13 @@ class LucasKanade(nn.Module):
         with torch.no_grad():
             misfit = None if bias is None else misfit_energy(bias.misfit, flow.detach())
             covariance = _covariance(reference.fine, fit.residual.detach(), opts.presmooth, misfit)
-            model_error = _motion_model_error(reference.fine, fit.deviation)
             if weight is not None:  # the blend (1 - w) fine + w wide, the two estimates taken as nested
                 fine_share = (1.0 - weight) ** 2
                 wide_misfit = None if bias is None else misfit_energy(bias.wide_misfit, flow.detach())
                 wide = _covariance(reference.wide, fit.wide_residual.detach(), opts.presmooth, wide_misfit)
                 covariance = fine_share * covariance + (1.0 - fine_share) * wide
-                model_error = model_error + weight * (_motion_model_error(reference.wide, fit.wide_deviation)
-                                                      - model_error)
-            covariance = covariance + _outer(model_error)
+            if motion_model:
+                covariance = covariance + _outer(_blended_model_error(reference, fit, weight))
         return flow, confidence_from_error(error, opts.tolerance), covariance[..., :height, :width]
 
     def _track_with_error(self, reference: PreparedReference, moving: torch.Tensor, *, keep_residual: bool = False):
@@ -462,6 +462,14 @@ def _choose_window(reference: PreparedReference, coefficients, start, warped, co
         t = ((wide_flow - fine_flow).abs() / (spread + torch.finfo(spread.dtype).tiny)).amax(dim=1, keepdim=True)
         weight = (_AGREE_UNTIL + 1.0 - t).clamp(0.0, 1.0)
     return fine_flow + weight * (wide_flow - fine_flow), weight, residual, relative.detach()
+
+
+def _blended_model_error(reference: PreparedReference, fit: _FinestFit, weight: torch.Tensor | None) -> torch.Tensor:
+    """(N, 2, h, w) px: :func:`_motion_model_error` of the fine window, or of the blend with the wide one by ``weight``."""
+    error = _motion_model_error(reference.fine, fit.deviation)
+    if weight is None:
+        return error
+    return error + weight * (_motion_model_error(reference.wide, fit.wide_deviation) - error)
 
 
 def _motion_model_error(statistics: _WindowStatistics, deviation: torch.Tensor) -> torch.Tensor:

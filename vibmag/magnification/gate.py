@@ -109,10 +109,10 @@ def significance_gate(flow: torch.Tensor, covariance: torch.Tensor, *, threshold
 
 def pair_gate(i0: torch.Tensor, it: torch.Tensor, **options) -> torch.Tensor:
     """:func:`significance_gate` (``options`` are its keywords) of vibmag's default Lucas-Kanade flow from ``i0``
-    (1 or N, C, H, W) to ``it`` (N, C, H, W)."""
+    (1 or N, C, H, W) to ``it`` (N, C, H, W), tested against the flow's noise (its motion-model error left out)."""
     estimator = LucasKanade()
     with torch.no_grad():
-        flow, _, covariance = estimator.track_with_uncertainty(estimator.prepare(i0), it)
+        flow, _, covariance = estimator.track_with_uncertainty(estimator.prepare(i0), it, motion_model=False)
     return significance_gate(flow, covariance, **options)
 
 
