@@ -40,6 +40,27 @@ def test_predicted_sigma_holds_on_a_short_wavelength_mode_it_was_not_tuned_on(op
     _assert_within_30_percent(ds, options, 17)
 
 
+@pytest.mark.parametrize("options", [{}, {"max_window": 6.0}], ids=["default", "max_window=6"])
+def test_motion_model_term_vanishes_for_rigid_motion_and_carries_a_curved_mode(options):
+    # a fit over a window returns a constant deviation exactly (W(c) = c), so under rigid motion the term holds
+    # only the noise the measured deviation carries; on the bending mode the adaptive window's wide fit
+    # averages the curvature away, and the term is most of its variance at this noise (0.25/255)
+    ratios = {}
+    for shape in ("rigid", "bending"):
+        ds = vibrating_plate((96, 96), n_frames=6, frame_rate="1 kHz", noise=0.25 / 255, speckle_size=3.0, seed=2,
+                             modes=(Mode("83 Hz", 0.4, direction=60, shape=shape),))
+        frames = torch.from_numpy(np.asarray(ds["frames"].values, dtype=np.float32))[:, None]
+        estimator = LucasKanade(**options)
+        reference = estimator.prepare(frames[:1])
+        inner = (..., slice(BORDER, -BORDER), slice(BORDER, -BORDER))
+        with_term = estimator.track_with_uncertainty(reference, frames[1:])[2][inner]
+        noise_only = estimator.track_with_uncertainty(reference, frames[1:], motion_model=False)[2][inner]
+        ratios[shape] = float(with_term[:, ::2].mean() / noise_only[:, ::2].mean())  # xx and yy
+    assert 1.0 <= ratios["rigid"] < 1.25
+    if options:
+        assert ratios["bending"] > 3.0
+
+
 def _assert_within_30_percent(ds, options: dict, border: int) -> None:
     """The RMS of the predicted sigma within 30 % of the RMS of the error against the exact displacement."""
     out = estimate_displacement(ds, return_uncertainty=True, **options)
