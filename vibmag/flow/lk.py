@@ -503,8 +503,8 @@ class _CoarseWindow(NamedTuple):
 
     ``g g^T`` is averaged over each cell and the window's Gaussian narrowed by
     the cell's own spread (a box of ``step`` px, variance ``(step^2 - 1) / 12``),
-    so that ``A`` and ``window(g g^T d)`` are those of the pixel grid for a ``d``
-    smooth over a cell, and ``W`` of a constant is that constant.
+    so that ``A`` and ``window(g g^T d)`` approximate those of the pixel grid for
+    a ``d`` smooth over a cell; ``W`` of a constant is exactly that constant.
     """
 
     step: int  # px per grid cell: a power of two, the window keeping >= _MODEL_ERROR_GRID_SIGMA cells
@@ -520,7 +520,7 @@ class _CoarseWindow(NamedTuple):
         step = 1
         while 2 * step <= min(_MODEL_ERROR_MAX_STEP, window / _MODEL_ERROR_GRID_SIGMA):
             step *= 2
-        sigma = max(window**2 - (step**2 - 1) / 12.0, 0.25) ** 0.5 / step
+        sigma = (window**2 - (step**2 - 1) / 12.0) ** 0.5 / step  # step <= window / 1.5 keeps it real
         gx, gy = level.grad_x, level.grad_y
         products = _pool(torch.cat((gx * gx, gx * gy, gy * gy), 1), step)
         xx, xy, yy = _window(products, sigma).split(1, dim=1)
