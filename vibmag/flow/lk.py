@@ -50,6 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import NamedTuple
 
 import torch
@@ -155,6 +156,11 @@ class _WindowStatistics:
     undamped_inverse: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # A^-1 with a 1e-6 trace floor
     unit_sd: torch.Tensor | None  # (N, 2, h, w): sqrt of diag((A + lam I)^-1 B (A + lam I)^-1), px per unit noise sd;
     # None unless adaptive (only the window choice reads it)
+
+    @cached_property
+    def coarse_window(self) -> "_CoarseWindow":
+        """The window's :class:`_CoarseWindow`, built on the first call and kept with the reference."""
+        return _CoarseWindow.of(self)
 
 
 class _FinestFit(NamedTuple):
@@ -489,7 +495,7 @@ def _motion_model_error(statistics: _WindowStatistics, deviation: torch.Tensor) 
     benchmarks/flow_uncertainty.py and checked on scenes it was not chosen on
     (docs/flow.md, Uncertainty).
     """
-    grid = _CoarseWindow.of(statistics)
+    grid = statistics.coarse_window
     term = grid.pool(deviation)
     correction = torch.zeros_like(term)
     for _ in range(_MODEL_ERROR_TERMS):
@@ -521,8 +527,7 @@ class _CoarseWindow(NamedTuple):
         while 2 * step <= min(_MODEL_ERROR_MAX_STEP, window / _MODEL_ERROR_GRID_SIGMA):
             step *= 2
         sigma = (window**2 - (step**2 - 1) / 12.0) ** 0.5 / step  # step <= window / 1.5 keeps it real
-        gx, gy = level.grad_x, level.grad_y
-        products = _pool(torch.cat((gx * gx, gx * gy, gy * gy), 1), step)
+        products = _pool(_outer(torch.cat((level.grad_x, level.grad_y), 1)), step)
         xx, xy, yy = _window(products, sigma).split(1, dim=1)
         return _CoarseWindow(step, sigma, products, _inverse_2x2(xx, xy, yy, level.damping), level.damping)
 
@@ -535,9 +540,7 @@ class _CoarseWindow(NamedTuple):
         xx, xy, yy = self.products.split(1, dim=1)
         u, v = flow[:, :1], flow[:, 1:]
         b_x, b_y = _window(torch.cat((xx * u + xy * v, xy * u + yy * v), 1), self.sigma).split(1, dim=1)
-        b_x, b_y = b_x + self.damping * u, b_y + self.damping * v
-        inv_xx, inv_xy, inv_yy = self.inverse
-        return torch.cat((inv_xx * b_x + inv_xy * b_y, inv_xy * b_x + inv_yy * b_y), 1)
+        return _solve_2x2(self.inverse, b_x + self.damping * u, b_y + self.damping * v)
 
     def upsample(self, field: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """(N, C, *size): a grid field back on the pixels (bilinear, cell centres at their pixels' centre)."""
@@ -551,9 +554,17 @@ def _pool(x: torch.Tensor, step: int) -> torch.Tensor:
     return x if step == 1 else F.avg_pool2d(pad_to_multiple(x, step), step)
 
 
-def _outer(error: torch.Tensor) -> torch.Tensor:
-    """(N, 3, h, w) ``(xx, xy, yy)`` px^2 of an error (N, 2, h, w): its outer product, a covariance term."""
-    return torch.cat((error[:, :1] ** 2, error[:, :1] * error[:, 1:], error[:, 1:] ** 2), 1)
+def _outer(vector: torch.Tensor) -> torch.Tensor:
+    """(N, 3, h, w) ``(xx, xy, yy)`` of a 2-vector field (N, 2, h, w): its outer product per pixel."""
+    x, y = vector[:, :1], vector[:, 1:]
+    return torch.cat((x * x, x * y, y * y), 1)
+
+
+def _solve_2x2(inverse: tuple[torch.Tensor, torch.Tensor, torch.Tensor], b_x: torch.Tensor,
+               b_y: torch.Tensor) -> torch.Tensor:
+    """(N, 2, h, w): the symmetric 2x2 ``inverse`` (xx, xy, yy) applied to ``(b_x, b_y)`` per pixel."""
+    inv_xx, inv_xy, inv_yy = inverse
+    return torch.cat((inv_xx * b_x + inv_xy * b_y, inv_xy * b_x + inv_yy * b_y), 1)
 
 
 def _noise_sd(residual: torch.Tensor, reference: PreparedReference) -> torch.Tensor:
@@ -596,8 +607,7 @@ def _reference_level(image, grad_x, grad_y, extent, window: float, damping_fract
 
 def _structure_tensor(grad_x, grad_y, window: float):
     """Window-averaged ``(gx^2, gx gy, gy^2)``, each (N, 1, h, w)."""
-    products = torch.cat((grad_x * grad_x, grad_x * grad_y, grad_y * grad_y), 1)
-    return tuple(_window(products, window).split(1, dim=1))
+    return tuple(_window(_outer(torch.cat((grad_x, grad_y), 1)), window).split(1, dim=1))
 
 
 def _window_statistics(fine_level: _ReferenceLevel, window: float, opts: LucasKanadeOptions, *,
@@ -645,17 +655,15 @@ def _gauss_newton_step(level: _ReferenceLevel, coefficients: torch.Tensor, flow:
     if valid is None:
         grad_x, grad_y = level.grad_x, level.grad_y
         b_x, b_y = _window(torch.cat((grad_x * linearised, grad_y * linearised), 1), window).split(1, dim=1)
-        inv_xx, inv_xy, inv_yy = level.inverse
+        inverse = level.inverse
     else:
         grad_x, grad_y = level.grad_x * valid, level.grad_y * valid
         xx, xy, yy, b_x, b_y = _window(
             torch.cat((grad_x * grad_x, grad_x * grad_y, grad_y * grad_y, grad_x * linearised, grad_y * linearised), 1),
             window,
         ).split(1, dim=1)
-        inv_xx, inv_xy, inv_yy = _inverse_2x2(xx, xy, yy, level.damping)
-    b_x = b_x + level.damping * u
-    b_y = b_y + level.damping * v
-    new_flow = torch.cat((inv_xx * b_x + inv_xy * b_y, inv_xy * b_x + inv_yy * b_y), 1)
+        inverse = _inverse_2x2(xx, xy, yy, level.damping)
+    new_flow = _solve_2x2(inverse, b_x + level.damping * u, b_y + level.damping * v)
     return (new_flow if base is None else new_flow + base), linearised
 
 
@@ -688,9 +696,8 @@ def _noise_structure(grad_x: torch.Tensor, grad_y: torch.Tensor, window: float, 
     with torch.no_grad():
         smoothed = separable_filter(torch.cat((grad_x, grad_y), 1).detach(), gaussian_kernel1d(presmooth),
                                     padding="zeros")
-        gx, gy = smoothed.split(1, dim=1)
         squared = tuple(k * k for k in gaussian_kernel1d(window))
-        return tuple(separable_filter(torch.cat((gx * gx, gx * gy, gy * gy), 1), squared, padding="zeros").split(1, 1))
+        return tuple(separable_filter(_outer(smoothed), squared, padding="zeros").split(1, 1))
 
 
 def _inverse_2x2(xx, xy, yy, damping):
