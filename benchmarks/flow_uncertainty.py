@@ -26,6 +26,15 @@ scenes it was not chosen on (:data:`HELD_OUT`; 17 px border): a still plate,
 two modes with drift, examples/measure_in_mm.py's plate, short-wavelength sine
 modes, and moving objects over a still background (motion edges and
 occlusions, which no term of the prediction models).
+
+A third table (:func:`print_peaks`) follows the parts of the uncertainty into
+the peak table of ``find_peaks`` on longer records (:data:`PEAK_SCENES`): the
+noise floor predicted from the ``uncertainty`` (both frames' noise and the
+model error) and from the ``noise`` (frame to frame) against the mean
+amplitude of the error's spectrum away from the modes; and each peak's
+amplitude error against the exact displacement's, in units of the amplitude
+sigma, without and with the systematic part (``systematic_spectrum`` of the
+``model_error``).
 """
 
 from __future__ import annotations
@@ -71,6 +80,67 @@ def held_out_scenes() -> dict:
         "4 objects over still background 160 px, 1/255": lambda: object_scene(
             (160, 160), n_frames=6, n_objects=4, noise=1 / 255, seed=1),
     }
+
+
+def peak_scenes() -> dict:
+    """Name -> (a function making the scene, the modes' frequencies in Hz) for :func:`print_peaks`."""
+    from vibmag.synthetic import Mode, vibrating_plate
+
+    def bending(noise):
+        return lambda: vibrating_plate((96, 96), n_frames=128, frame_rate="250 Hz", noise=noise / 255, speckle_size=3.0,
+                                       seed=1, modes=(Mode("83 Hz", 0.4, direction=60, shape="bending"),))
+
+    mm_modes = [Mode("42 Hz", 0.3, direction=90, shape="bending"), Mode("155 Hz", 0.08, direction=90, shape="bending2")]
+    return {
+        **{f"bending plate 96 px, {noise:g}/255": (bending(noise), (83.0,)) for noise in (0.25, 1.0, 4.0)},
+        "measure_in_mm plate 64x96 px, 1/255, 8-bit": (lambda: vibrating_plate(
+            (64, 96), n_frames=128, frame_rate="1 kHz", pixel_size="0.05 mm", seed=2, modes=mm_modes,
+            noise=1 / 255, bit_depth=8), (42.0, 155.0)),
+    }
+
+
+def peak_errors(ds, modes_hz: tuple, options: dict, border: int) -> dict:
+    """Noise floors over the measured one and the peaks' amplitude errors over their sigma (see the module)."""
+    import vibmag
+    from vibmag.analysis.spectra import noise_level
+
+    out = vibmag.estimate_displacement(ds, return_uncertainty=True, progress=False, **options)
+    disp = out["displacement"]
+    region = (border, border, disp.sizes["y"] - border, disp.sizes["x"] - border)
+    inside = vibmag.region_mask(disp, region) > 0
+    spec = vibmag.spectrum(disp, region=region)
+    n = len(modes_hz)
+    before = vibmag.find_peaks(spec, n=n, noise=noise_level(out["uncertainty"].where(inside))).sortby("frequency")
+    after = vibmag.find_peaks(spec, n=n, noise=noise_level(out["noise"].where(inside)),
+                              systematic=vibmag.systematic_spectrum(disp, out["model_error"], region=region)
+                              ).sortby("frequency")
+    exact = vibmag.find_peaks(vibmag.spectrum(ds["true_displacement"], region=region), n=n).sortby("frequency")
+    errors = vibmag.spectrum(disp - ds["true_displacement"], region=region)
+    away = np.min([abs(errors["frequency"] - f) for f in modes_hz], axis=0) > 20.0
+    floor = errors.isel(frequency=away).mean("frequency")
+    error = abs(after["amplitude"] - exact["amplitude"])
+    return {"floor_before": (before["noise_floor"] / floor).mean("peak").values,
+            "floor_after": (after["noise_floor"] / floor).mean("peak").values,
+            "frequency": after["frequency"].values, "error": error.values,
+            "before": (error / before["amplitude_sigma"]).values, "after": (error / after["amplitude_sigma"]).values}
+
+
+def print_peaks(options: dict) -> None:
+    """:func:`peak_errors` on :func:`peak_scenes`, as a markdown table (x / y per cell)."""
+    print("\nThe peak table: noise floor over the measured floor, and amplitude error over amplitude sigma (x / y):\n")
+    print("| scene | floor from uncertainty | floor from noise | peak (Hz) | amplitude error (px) "
+          "| error / sigma, noise only | error / sigma, with systematic |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+
+    def pair(values, digits=2):
+        return " / ".join(f"{v:.{digits}f}" for v in values)
+
+    for name, (make, modes_hz) in peak_scenes().items():
+        r = peak_errors(make(), modes_hz, options, HELD_OUT_BORDER)
+        for i, hz in enumerate(r["frequency"]):
+            floors = (pair(r["floor_before"]), pair(r["floor_after"])) if i == 0 else ("", "")
+            print(f"| {name if i == 0 else ''} | {floors[0]} | {floors[1]} | {hz:.1f} | {pair(r['error'][i], 5)} "
+                  f"| {pair(r['before'][i])} | {pair(r['after'][i])} |", flush=True)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -123,6 +193,7 @@ def main(args) -> None:
           f"over {len(rows)} cases x 2 components; within 30 %: {bool(np.all(np.abs(ratios - 1) <= 0.3))}")
     if not args.quick:
         print_held_out(options)
+        print_peaks(options)
     if not (args.quick or options):
         plot(rows, args)
         print(f"wrote {PLOT.relative_to(ROOT)}")

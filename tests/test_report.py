@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 import vibmag
-from vibmag.analysis import deflection_shape, find_peaks, spectrum
+from vibmag.analysis import deflection_shape, find_peaks, spectrum, systematic_spectrum
 from vibmag.cli import main as cli_main
 from vibmag.errors import OverwriteError
 from vibmag.analysis.spectra import noise_level
@@ -75,14 +75,15 @@ def displacement(ds):
     """The recording's displacement, measured once per recording of this module."""
     if id(ds) not in _MEASURED:
         measured = estimate_displacement(ds, progress=False, return_uncertainty=True).compute()
-        _MEASURED[id(ds)] = (ds, measured["displacement"], measured["uncertainty"])
-    return _MEASURED[id(ds)][1]
+        _MEASURED[id(ds)] = (ds, measured)
+    return _MEASURED[id(ds)][1]["displacement"]
 
 
-def uncertainty(ds):
-    """Its 1-sigma uncertainty (estimate_displacement(return_uncertainty=True))."""
+def error_parts(ds):
+    """Its frame-to-frame noise and estimated motion-model error (estimate_displacement(return_uncertainty=True))."""
     displacement(ds)
-    return _MEASURED[id(ds)][2]
+    measured = _MEASURED[id(ds)][1]
+    return measured["noise"], measured["model_error"]
 
 
 def parse(path: Path):
@@ -138,8 +139,13 @@ def test_the_peak_table_is_find_peaks_on_the_same_data(made):
         np.testing.assert_allclose(columns[f"amplitude {c} [px]"], amplitude, rtol=1e-9)
         if size:
             np.testing.assert_allclose(columns[f"amplitude {c} [mm]"], amplitude * size, rtol=1e-9)
-    if "\u00b1 x [px]" in columns:  # find_peaks' uncertainty columns, when it has them (from the measured uncertainty)
-        noisy = find_peaks(spec, n=n, noise=noise_level(uncertainty(ds)) if supports_uncertainty() else "spectrum")
+    if "\u00b1 x [px]" in columns:  # find_peaks' uncertainty columns, when it has them (from the measured error parts)
+        if supports_uncertainty():
+            noise, model_error = error_parts(ds)
+            noisy = find_peaks(spec, n=n, noise=noise_level(noise),
+                               systematic=systematic_spectrum(displacement(ds), model_error))
+        else:
+            noisy = find_peaks(spec, n=n, noise="spectrum")
         for c in peaks["component"].values:
             np.testing.assert_allclose(columns[f"\u00b1 {c} [px]"], noisy["amplitude_sigma"].sel(component=c).values, rtol=1e-9)
         np.testing.assert_allclose(columns["SNR"], noisy["snr"].values, rtol=1e-9)

@@ -36,6 +36,7 @@ _EXPORTS = {
     "region_mask": "vibmag.analysis",
     "to_physical": "vibmag.analysis",
     "find_peaks": "vibmag.analysis",
+    "systematic_spectrum": "vibmag.analysis",
     "waveform": "vibmag.analysis",
     "orbit": "vibmag.analysis",
     "deflection_shape": "vibmag.analysis",

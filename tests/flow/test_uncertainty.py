@@ -8,6 +8,7 @@ import torch
 import xarray as xr
 
 import vibmag
+from vibmag.analysis.spectra import noise_level
 from vibmag.flow import LucasKanade, estimate_displacement
 from vibmag.synthetic import Mode, vibrating_plate
 
@@ -95,7 +96,12 @@ def test_aperture_problem_shows_as_a_large_uncertainty_along_the_edges():
 def test_uncertainty_layout_region_and_units():
     ds = vibrating_plate((48, 48), n_frames=4, noise=1 / 255, pixel_size="0.05 mm")
     out = estimate_displacement(ds, return_uncertainty=True, return_confidence=True, region=(8, 8, 40, 40))
-    assert sorted(out.data_vars) == ["confidence", "displacement", "uncertainty"]
+    assert sorted(out.data_vars) == ["confidence", "displacement", "model_error", "noise", "uncertainty"]
+    # the parts: the uncertainty holds both frames' noise (the moving frame's half of it is the noise) and the model error
+    np.testing.assert_allclose(out["uncertainty"] ** 2, 2 * out["noise"] ** 2 + out["model_error"] ** 2, rtol=1e-4,
+                               atol=1e-12)
+    for name in ("noise", "model_error"):
+        assert out[name].attrs["units"] == "px" and out[name].dims == sigma.dims
     sigma = out["uncertainty"]
     assert sigma.dims == ("time", "component", "y", "x") and sigma.attrs["units"] == "px"
     assert sigma.dtype == np.float32 and sigma["component"].values.tolist() == ["x", "y"]
@@ -148,3 +154,28 @@ def test_error_from_confidence_inverts_confidence_from_error():
     assert torch.allclose(back, error, rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="tolerance"):
         error_from_confidence(torch.ones(1), 0.0)
+
+
+@pytest.mark.parametrize(("noise", "options"), [(0.25, {}), (0.25, {"max_window": 6.0}), (4.0, {})],
+                         ids=["default", "max_window=6", "default-noisy"])
+def test_spectrum_noise_floor_and_systematic_amplitude_error_hold_against_the_exact_displacement(noise, options):
+    # an off-bin bending mode (83 Hz at 1.95 Hz bins): the floor that the frame-to-frame noise predicts against the
+    # mean amplitude of the error's spectrum far from the mode (the uncertainty itself, which also holds the
+    # reference frame's fixed offset and the motion-model error, reads it 1.35-1.8x high); and the peak's amplitude
+    # error against the exact displacement's, within the amplitude sigma once its systematic part is in
+    ds = vibrating_plate((96, 96), n_frames=128, frame_rate="250 Hz", noise=noise / 255, speckle_size=3.0, seed=1,
+                         modes=(Mode("83 Hz", 0.4, direction=60, shape="bending"),))
+    region = (BORDER, BORDER, 96 - BORDER, 96 - BORDER)
+    measured = estimate_displacement(ds, return_uncertainty=True, progress=False, **options)
+    disp = measured["displacement"]
+    spec = vibmag.spectrum(disp, region=region)
+    inside = vibmag.region_mask(disp, region) > 0
+    peaks = vibmag.find_peaks(spec, n=1, noise=noise_level(measured["noise"].where(inside)),
+                              systematic=vibmag.systematic_spectrum(disp, measured["model_error"], region=region))
+    error_spectrum = vibmag.spectrum(disp - ds["true_displacement"], region=region)
+    far = abs(error_spectrum["frequency"] - 83.0) > 20.0
+    measured_floor = error_spectrum.where(far).mean("frequency").values
+    np.testing.assert_allclose(peaks["noise_floor"].isel(peak=0).values, measured_floor, rtol=0.3)
+    exact = vibmag.find_peaks(vibmag.spectrum(ds["true_displacement"], region=region), n=1)
+    amplitude_error = abs(peaks["amplitude"] - exact["amplitude"]).isel(peak=0).values
+    np.testing.assert_array_less(amplitude_error, 2.0 * peaks["amplitude_sigma"].isel(peak=0).values)

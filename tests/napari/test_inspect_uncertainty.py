@@ -13,11 +13,11 @@ from vibmag.napari import _compute
 def test_inspect_peaks_carry_sigma_and_snr_from_the_uncertainty(clip, mode):
     hz, _ = mode
     measured = vibmag.estimate_displacement(clip.assign_attrs(pixel_size="0.1 mm"), return_uncertainty=True)
-    disp, sigma = measured["displacement"], measured["uncertainty"]
+    disp, sigma = measured["displacement"], measured["noise"]
     at_point = _compute.inspect(disp, point=(32, 30), uncertainty=sigma)
     top = at_point.peaks.isel(peak=0)
     assert float(top["frequency"]) == pytest.approx(hz, abs=1.0) and float(top["snr"]) > SNR_MIN
-    # the point's noise is its own uncertainty, RMS over time
+    # the point's noise is its own frame-to-frame noise, RMS over time
     expected = float(np.sqrt((sigma.sel(y=32, x=30) ** 2).mean("time")).sel(component="y"))
     n = disp.sizes["time"]
     assert float(top["amplitude_sigma"].sel(component="y")) == pytest.approx(

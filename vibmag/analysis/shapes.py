@@ -39,9 +39,11 @@ def deflection_shape(disp: xr.DataArray, frequency, *, window: str = "hann", unc
     window : str
         SciPy window name; "hann" (default) suppresses leakage from other modes.
     uncertainty : xarray.DataArray, optional
-        The displacement's 1-sigma uncertainty, same dims
-        (``estimate_displacement(..., return_uncertainty=True)``). Where given,
-        samples whose ``|c|`` is within ``min_snr`` times its own sigma
+        The displacement's 1-sigma frame-to-frame noise, same dims: the
+        ``noise`` of ``estimate_displacement(..., return_uncertainty=True)``
+        (its ``uncertainty`` also holds the reference frame's fixed offset and
+        the motion-model error, which are no noise at ``frequency``). Where
+        given, samples whose ``|c|`` is within ``min_snr`` times its own sigma
         (:func:`shape_sigma`) are NaN: indistinguishable from noise.
     min_snr : float
         See ``uncertainty`` (default 2: the amplitude within 2 sigma of 0).

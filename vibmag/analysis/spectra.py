@@ -36,7 +36,7 @@ from ._labels import (accepts_quantified, over_time, power_density_units, requir
 from .errors import AnalysisError
 from .regions import crop_to_mask, region_mask
 
-__all__ = ["spectrum", "find_peaks", "noise_level", "SNR_MIN"]
+__all__ = ["spectrum", "systematic_spectrum", "find_peaks", "noise_level", "SNR_MIN"]
 
 _AVERAGES = ("amplitude", "displacement")
 _SCALINGS = ("amplitude", "psd")
@@ -131,8 +131,49 @@ def spectrum(da: xr.DataArray, *, region=None, average: str = "amplitude", scali
     return spec.rename("spectrum").transpose("frequency", ...)
 
 
+def systematic_spectrum(disp: xr.DataArray, model_error: xr.DataArray, **options) -> xr.DataArray:
+    """How much the displacement's estimated systematic error changes its amplitude spectrum, per frequency.
+
+    ``|spectrum(disp) - spectrum(disp - model_error)|``: the first-order
+    change of the spectrum's amplitude, so the errors of pixels whose sign
+    differs across a per-pixel average partly cancel, as they do in the
+    spectrum itself. Give it to :func:`find_peaks` as ``systematic``.
+
+    Parameters
+    ----------
+    disp : xarray.DataArray
+        The displacement (time, component, y, x), as for :func:`spectrum`.
+    model_error : xarray.DataArray
+        Its estimated systematic error, same dims and units:
+        ``estimate_displacement(..., return_uncertainty=True)["model_error"]``.
+    **options
+        :func:`spectrum`'s options (``region``, ``window``, ...), the same as for the peaks' spectrum.
+
+    Returns
+    -------
+    xarray.DataArray, dims ("frequency", ...)
+        As :func:`spectrum` returns, amplitude scaling (``scaling="psd"`` is
+        taken as amplitude: the change of a PSD is no amplitude).
+
+    Raises
+    ------
+    AnalysisError
+        If the two differ in dims, shape or units.
+    """
+    if model_error.dims != disp.dims or model_error.shape != disp.shape:
+        raise AnalysisError(f"model_error must be shaped like the displacement {dict(disp.sizes)}, "
+                            f"got {dict(model_error.sizes)}")
+    if model_error.attrs.get("units") != disp.attrs.get("units"):
+        raise AnalysisError(f"model_error is in {model_error.attrs.get('units')!r}, the displacement in "
+                            f"{disp.attrs.get('units')!r}: convert both (vibmag.to_physical) or neither")
+    options = {**options, "scaling": "amplitude"}
+    measured = spectrum(disp, **options)
+    corrected = spectrum((disp - model_error).assign_attrs(disp.attrs), **options)
+    return abs(measured - corrected).assign_attrs(measured.attrs).rename("systematic")
+
+
 def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None, min_distance=None,
-               noise=None) -> xr.Dataset:
+               noise=None, systematic: xr.DataArray | None = None) -> xr.Dataset:
     """The peaks of a spectrum as a table: frequency, amplitude, prominence, Q (and, given the noise, SNR).
 
     Peaks are found on the total spectrum (the root sum of squares of the
@@ -167,7 +208,19 @@ def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None,
         estimates the noise floor from the spectrum itself, the median of the
         bins 8 to 40 away from each peak (right where noise dominates most of
         those bins). With it the table gains ``noise_floor``, ``amplitude_sigma``
-        and ``snr``.
+        and ``snr``. Pass the ``noise`` of ``estimate_displacement(...,
+        return_uncertainty=True)`` here, not its ``uncertainty``: the latter
+        also holds the reference frame's noise, the same in every frame (no
+        spectrum above 0 Hz sees it), and the motion-model error, which is no
+        noise (see ``systematic``).
+    systematic : xarray.DataArray, optional
+        What the displacement's estimated systematic error changes the
+        spectrum's amplitude by, at every frequency: :func:`systematic_spectrum`,
+        taken as ``spec`` was (same frequencies, window, region, averaging and
+        units). That error follows the motion, so it stands at the peaks
+        themselves and no averaging lowers it. The table gains
+        ``amplitude_systematic`` (peak, ...), its size at each peak, which
+        ``amplitude_sigma`` then adds in quadrature.
 
     Returns
     -------
@@ -226,6 +279,9 @@ def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None,
     coords = {d: spec[d] for d in extra if d in spec.coords}
     peak_amplitudes = amplitude[found] / gains.reshape(-1, *[1] * len(extra))
     variables = {} if noise is None else _noise_columns(noise, spec, amplitude, found, gains, peak_amplitudes, settings)
+    if systematic is not None:
+        variables = _with_systematic(variables, _systematic_at(systematic, spec, found, gains, df), ("peak", *extra),
+                                     settings)
     table = xr.Dataset(
         {
             "frequency": ("peak", peak_freqs, {"units": "Hz"}),
@@ -284,6 +340,34 @@ def _noise_columns(noise, spec: xr.DataArray, amplitude: np.ndarray, found: np.n
     }
 
 
+def _systematic_at(systematic: xr.DataArray, spec: xr.DataArray, found: np.ndarray, gains: np.ndarray,
+                   df: float) -> np.ndarray:
+    """(peak, ...) amplitude of the ``systematic`` error's spectrum at the peaks, refined by the peaks' gains."""
+    if not isinstance(systematic, xr.DataArray) or "frequency" not in systematic.dims:
+        raise AnalysisError(f"systematic must be a spectrum from vibmag.spectrum, got {type(systematic).__name__}")
+    systematic = systematic.transpose("frequency", *[d for d in spec.dims if d != "frequency"])
+    if systematic.shape != spec.shape or not np.allclose(systematic["frequency"].values, spec["frequency"].values):
+        raise AnalysisError(f"systematic must be a spectrum on the same frequencies and dims as the peaks' spectrum "
+                            f"{dict(spec.sizes)}, got {dict(systematic.sizes)}")
+    settings, expected = _spectrum_settings(systematic), _spectrum_settings(spec)["units"]
+    if settings["units"] != expected:
+        raise AnalysisError(f"systematic is in {settings['units']!r}, the spectrum's amplitudes in {expected!r}: "
+                            f"convert both (vibmag.to_physical) or neither")
+    amplitude = _as_amplitude(np.asarray(systematic.values, dtype=float), settings, df)
+    return amplitude[found] / gains.reshape(-1, *[1] * (amplitude.ndim - 1))
+
+
+def _with_systematic(variables: dict, systematic: np.ndarray, dims: tuple, settings: dict) -> dict:
+    """The noise columns (if any) with ``amplitude_systematic`` added, and in ``amplitude_sigma`` in quadrature."""
+    out = dict(variables)
+    if "amplitude_sigma" in variables:
+        _, noise_part, attrs = variables["amplitude_sigma"]
+        out["amplitude_sigma"] = (dims, np.hypot(noise_part, systematic), attrs)
+    out["amplitude_systematic"] = (dims, systematic, {"units": settings["units"],
+                                                      "long_name": "amplitude's systematic error (estimated)"})
+    return out
+
+
 #: Mean over median of a Rayleigh distribution, the amplitude of noise in one bin: sqrt(pi / 2) / sqrt(2 ln 2).
 _RAYLEIGH_MEAN_OVER_MEDIAN = float(np.sqrt(np.pi / 2) / np.sqrt(2 * np.log(2)))
 
@@ -295,8 +379,9 @@ def noise_level(uncertainty: xr.DataArray, *, keep=("component",)) -> xr.DataArr
     ----------
     uncertainty : xarray.DataArray
         1-sigma per sample, e.g. ``estimate_displacement(...,
-        return_uncertainty=True)["uncertainty"]`` (time, component, y, x);
-        NaN (unmeasured, or masked out of the region) is skipped.
+        return_uncertainty=True)["noise"]`` (time, component, y, x), the
+        frame-to-frame noise a spectrum sees; NaN (unmeasured, or masked out
+        of the region) is skipped.
     keep : sequence of str
         Dims kept (default ``component``).
 

@@ -117,7 +117,7 @@ def estimate_displacement(
         Also return the per-pixel confidence in [0, 1] (see below).
     return_uncertainty : bool
         Also return the 1-sigma uncertainty of every displacement sample (see
-        below; estimators with ``track_with_uncertainty`` only, i.e. Lucas-Kanade).
+        below; estimators with ``track_with_error_parts`` only, i.e. Lucas-Kanade).
     margin : int
         Context (px) around a region's bounding box.
     device : torch device, optional
@@ -147,8 +147,18 @@ def estimate_displacement(
         tensor and the fit's residual (noise estimated from the residual of
         each frame, so it varies in time), per pixel. Large along a uniform
         edge, in the edge's direction (the aperture problem); 0 at the
-        reference frame itself. ``vibmag.to_physical`` converts it to mm with
-        the displacement. See docs/flow.md for its calibration.
+        reference frame itself. Two of its parts are also given (same layout):
+        ``noise``, the noise that changes from frame to frame (white: what a
+        spectrum's noise floor, an SNR or a deflection shape's significance
+        needs; the rest of the noise is the reference frame's own, the same
+        offset in every frame, half of the noise variance for a one-frame
+        reference), and ``model_error`` (signed: displacement minus truth),
+        the estimated error of taking the motion as constant over the
+        estimator's window, which follows the motion (a gain error of a
+        curved mode shape, at the mode's own frequency; see
+        :func:`vibmag.analysis.systematic_spectrum`). ``vibmag.to_physical``
+        converts all three to mm with the displacement. See docs/flow.md for
+        their calibration.
 
     Convention
     ----------
@@ -187,28 +197,30 @@ def estimate_displacement(
     keep = (slice(box[0] - work[0], box[2] - work[0]), slice(box[1] - work[1], box[3] - work[1]))
     displacement = np.full((n_time, 2, height, width), np.nan, dtype=np.float32)
     confidence = np.full((n_time, height, width), np.nan, dtype=np.float32) if return_confidence else None
-    uncertainty = np.full((n_time, 2, height, width), np.nan, dtype=np.float32) if return_uncertainty else None
+    errors = {name: np.full((n_time, 2, height, width), np.nan, dtype=np.float32)
+              for name in (_ERROR_FIELDS if return_uncertainty else ())}
 
     reference_frame = _reference_frame(crop, reference, chunk_frames)
     with as_progress(progress, "displacement") as report:
         for part in iter_displacement(crop, estimator, reference_frame, chunk_frames=chunk_frames,
                                       batch_frames=batch_frames, device=device,
                                       return_confidence=return_confidence, return_uncertainty=return_uncertainty,
+                                      reference_frames=n_time if isinstance(reference, str) else 1,
                                       progress=report, cancel=cancel):
             t = part.window
             displacement[t, :, box[0] : box[2], box[1] : box[3]] = part.flow[:, :, keep[0], keep[1]].cpu().numpy()
             if confidence is not None:
                 confidence[t, box[0] : box[2], box[1] : box[3]] = part.confidence[:, 0][:, keep[0], keep[1]].cpu().numpy()
-            if uncertainty is not None:
-                uncertainty[t, :, box[0] : box[2], box[1] : box[3]] = part.uncertainty[:, :, keep[0], keep[1]].cpu().numpy()
+            for name, values in errors.items():
+                values[t, :, box[0] : box[2], box[1] : box[3]] = getattr(part, name)[:, :, keep[0], keep[1]].cpu().numpy()
 
     displacement[:, :, ~inside] = np.nan
     if confidence is not None:
         confidence[:, ~inside] = np.nan
-    if uncertainty is not None:
-        uncertainty[:, :, ~inside] = np.nan
+    for values in errors.values():
+        values[:, :, ~inside] = np.nan
     result = _label(displacement, frames, ds.attrs, reference, method_name, options)
-    if confidence is None and uncertainty is None:
+    if confidence is None and not errors:
         return result
     out = {"displacement": result}
     if confidence is not None:
@@ -219,10 +231,15 @@ def estimate_displacement(
             attrs={"units": "1", "long_name": "displacement confidence"},
             name="confidence",
         )
-    if uncertainty is not None:
-        out["uncertainty"] = result.copy(data=uncertainty).rename("uncertainty").assign_attrs(
-            units="px", long_name="displacement uncertainty (1 sigma)")
+    for name, values in errors.items():
+        out[name] = result.copy(data=values).rename(name).assign_attrs(units="px", long_name=_ERROR_FIELDS[name])
     return xr.Dataset(out, attrs=dict(result.attrs))
+
+
+#: The error fields of ``estimate_displacement(..., return_uncertainty=True)`` and their long names.
+_ERROR_FIELDS = {"uncertainty": "displacement uncertainty (1 sigma)",
+                 "noise": "displacement noise, frame to frame (1 sigma)",
+                 "model_error": "estimated motion-model error (displacement minus truth)"}
 
 
 @dataclass(frozen=True)
@@ -234,6 +251,8 @@ class DisplacementChunk:
     flow: torch.Tensor  # (n, 2, H, W) px, x first
     confidence: torch.Tensor | None  # (n, 1, H, W) in [0, 1], or None
     uncertainty: torch.Tensor | None = None  # (n, 2, H, W) px, 1-sigma of x and y, or None
+    noise: torch.Tensor | None = None  # (n, 2, H, W) px, 1-sigma of the noise that changes frame to frame, or None
+    model_error: torch.Tensor | None = None  # (n, 2, H, W) px, the estimated motion-model error (signed), or None
 
 
 def iter_displacement(
@@ -245,6 +264,7 @@ def iter_displacement(
     batch_frames: int | None = None,
     return_confidence: bool = False,
     return_uncertainty: bool = False,
+    reference_frames: int = 1,
     device=None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
@@ -270,8 +290,12 @@ def iter_displacement(
     return_confidence : bool
         Also give the per-pixel confidence.
     return_uncertainty : bool
-        Also give the per-pixel, per-component 1-sigma uncertainty (px); the
-        estimator needs ``prepare`` and ``track_with_uncertainty``.
+        Also give the per-pixel, per-component 1-sigma uncertainty (px), its
+        noise part and the estimated motion-model error; the estimator needs
+        ``prepare`` and ``track_with_error_parts``.
+    reference_frames : int
+        How many frames ``reference`` averages (1 for one frame): its share of
+        the noise, which the ``noise`` of the chunks leaves out.
     device : torch device, optional
         Where to compute (default CPU).
     progress : callable, optional
@@ -285,7 +309,8 @@ def iter_displacement(
         In time order, computed without gradients.
     """
     device = torch.device("cpu") if device is None else torch.device(device)
-    tracker = _Tracker(estimator, frames_tensor(reference[None], device), return_confidence, return_uncertainty)
+    tracker = _Tracker(estimator, frames_tensor(reference[None], device), return_confidence, return_uncertainty,
+                       reference_frames)
     n_time = ds.sizes["time"]
     if batch_frames is None:
         batch_frames = call_frames_for(ds.sizes["y"], ds.sizes["x"])
@@ -294,10 +319,8 @@ def iter_displacement(
         frames = frames_tensor(chunk, device)
         with torch.no_grad():
             parts = [tracker(frames[i : i + batch_frames]) for i in range(0, frames.shape[0], batch_frames)]
-        flow = torch.cat([p[0] for p in parts])
-        confidence = torch.cat([p[1] for p in parts]) if return_confidence else None
-        uncertainty = torch.cat([p[2] for p in parts]) if return_uncertainty else None
-        yield DisplacementChunk(window, frames, flow, confidence, uncertainty)
+        flow, confidence, *errors = (None if p[0] is None else torch.cat(p) for p in zip(*parts))
+        yield DisplacementChunk(window, frames, flow, confidence, *errors)
         if progress is not None:
             progress(window.stop, n_time)
 
@@ -305,36 +328,48 @@ def iter_displacement(
 class _Tracker:
     """Measures frames against one reference, preparing it once where the estimator can."""
 
-    def __init__(self, estimator, ref: torch.Tensor, return_confidence: bool, return_uncertainty: bool = False):
+    def __init__(self, estimator, ref: torch.Tensor, return_confidence: bool, return_uncertainty: bool = False,
+                 reference_frames: int = 1):
         self.estimator = estimator
+        self.frame_share = reference_frames / (reference_frames + 1.0)
         self.ref = ref
         self.return_confidence = return_confidence
         self.return_uncertainty = return_uncertainty
         self.prepared = estimator.prepare(ref) if hasattr(estimator, "prepare") else None
-        if return_uncertainty and (self.prepared is None or not hasattr(estimator, "track_with_uncertainty")):
-            raise OptionValueError(f"return_uncertainty needs an estimator with prepare and track_with_uncertainty "
+        if return_uncertainty and (self.prepared is None or not hasattr(estimator, "track_with_error_parts")):
+            raise OptionValueError(f"return_uncertainty needs an estimator with prepare and track_with_error_parts "
                              f"(Lucas-Kanade); {type(estimator).__name__} has none")
 
     def __call__(self, moving: torch.Tensor):
-        """``(flow, confidence or None, uncertainty or None)`` of a batch of frames."""
+        """``(flow, confidence, uncertainty, noise, model_error)`` of a batch of frames, None for what is not asked.
+
+        ``uncertainty`` (n, 2, H, W) is the 1-sigma of x and y: both frames'
+        noise and the motion-model error ``model_error`` (signed) in
+        quadrature. ``noise`` is the moving frame's share of the noise, the
+        part that changes from frame to frame: the estimator weighs both
+        frames' noise alike, and a reference averaged over K frames holds
+        1/K of one frame's noise variance, so the moving frame holds
+        K / (K + 1) of the total.
+        """
         if self.return_uncertainty:
-            flow, confidence, covariance = self.estimator.track_with_uncertainty(self.prepared, moving)
-            sigma = covariance[:, 0::2].clamp_min(0.0).sqrt()  # channels xx, yy
-            return flow, confidence, sigma
+            flow, confidence, covariance, model_error = self.estimator.track_with_error_parts(self.prepared, moving)
+            variance = covariance[:, 0::2].clamp_min(0.0)  # channels xx, yy
+            return (flow, confidence, (variance + model_error**2).sqrt(), (self.frame_share * variance).sqrt(),
+                    model_error)
         if self.prepared is not None:
             if self.return_confidence:
-                return (*self.estimator.track_with_confidence(self.prepared, moving), None)
-            return self.estimator.track(self.prepared, moving), None, None
+                return (*self.estimator.track_with_confidence(self.prepared, moving), None, None, None)
+            return self.estimator.track(self.prepared, moving), None, None, None, None
         if self.return_confidence:
             flow, confidence = self.estimator(self.ref, moving, return_confidence=True)
-            return flow, confidence, None
-        return self.estimator(self.ref, moving), None, None
+            return flow, confidence, None, None, None
+        return self.estimator(self.ref, moving), None, None, None, None
 
 
 def supports_uncertainty(method=None, **options) -> bool:
     """Whether ``estimate_displacement(..., method=method, return_uncertainty=True)`` works (a name or a module)."""
     estimator, _ = _resolve_estimator(method, options)
-    return hasattr(estimator, "prepare") and hasattr(estimator, "track_with_uncertainty")
+    return hasattr(estimator, "prepare") and hasattr(estimator, "track_with_error_parts")
 
 
 def _frames_of(ds) -> xr.DataArray:

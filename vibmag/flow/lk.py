@@ -295,16 +295,37 @@ class LucasKanade(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Flow (N, 2, H, W), confidence (N, 1, H, W) and covariance (N, 3, H, W) from a prepared reference.
 
-        The covariance holds ``(xx, xy, yy)`` in px^2 per pixel, the
-        estimator's sandwich covariance with the noise taken from the fit's
-        residual (:func:`vibmag.flow.confidence.displacement_covariance`);
-        ``sqrt`` of channels 0 and 2 are the 1-sigma uncertainties of x and y.
-        The fit's motion-model error (:func:`_motion_model_error`; where the
-        wide window was kept, ``max_window``, that of the blend) is added in
-        quadrature unless ``motion_model`` is False: a test of whether a flow
-        is noise (:mod:`vibmag.magnification.gate`) leaves it out, since that
-        error grows with the motion itself.
+        The covariance holds ``(xx, xy, yy)`` in px^2 per pixel: the noise
+        covariance of :meth:`track_with_error_parts`, plus the outer product of
+        its motion-model error unless ``motion_model`` is False (a test of
+        whether a flow is noise, :mod:`vibmag.magnification.gate`, leaves it
+        out, since that error grows with the motion itself). ``sqrt`` of
+        channels 0 and 2 are the 1-sigma uncertainties of x and y.
         """
+        flow, confidence, covariance, model_error = self._error_parts(reference, moving, motion_model)
+        if motion_model:
+            covariance = covariance + _outer(model_error)
+        return flow, confidence, covariance
+
+    def track_with_error_parts(
+        self, reference: PreparedReference, moving: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Flow (N, 2, H, W), confidence (N, 1, H, W), noise covariance (N, 3, H, W) and model error (N, 2, H, W).
+
+        The noise covariance ``(xx, xy, yy)`` px^2 is the estimator's sandwich
+        covariance with the noise taken from the fit's residual
+        (:func:`vibmag.flow.confidence.displacement_covariance`): white noise,
+        independent from frame to frame. The model error (px, signed, the flow
+        minus the true displacement) is the fit's estimated error from taking
+        the motion as constant over its window (:func:`_motion_model_error`;
+        where the wide window was kept, ``max_window``, that of the blend): it
+        follows the motion, so it is a gain error at the motion's own
+        frequencies, not noise.
+        """
+        return self._error_parts(reference, moving, True)
+
+    def _error_parts(self, reference: PreparedReference, moving: torch.Tensor, motion_model: bool):
+        """As :meth:`track_with_error_parts`; the model error is None unless ``motion_model``."""
         flow, error, fit, weight = self._track_with_error(reference, moving, keep_residual=True)
         opts = reference.options
         height, width = reference.size
@@ -317,9 +338,8 @@ class LucasKanade(nn.Module):
                 wide_misfit = None if bias is None else misfit_energy(bias.wide_misfit, flow.detach())
                 wide = _covariance(reference.wide, fit.wide_residual.detach(), opts.presmooth, wide_misfit)
                 covariance = fine_share * covariance + (1.0 - fine_share) * wide
-            if motion_model:
-                covariance = covariance + _outer(_blended_model_error(reference, fit, weight))
-        return flow, confidence_from_error(error, opts.tolerance), covariance[..., :height, :width]
+            model_error = _blended_model_error(reference, fit, weight)[..., :height, :width] if motion_model else None
+        return flow, confidence_from_error(error, opts.tolerance), covariance[..., :height, :width], model_error
 
     def _track_with_error(self, reference: PreparedReference, moving: torch.Tensor, *, keep_residual: bool = False):
         """Flow and its predicted error (px, (N, 1, H, W)) from the texture and the final residual.

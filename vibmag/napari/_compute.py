@@ -120,8 +120,9 @@ def inspect(disp: xr.DataArray, *, point=None, region=None, units: str = "px", n
     A point's spectrum is that of its waveform; a region's is
     :func:`vibmag.spectrum`'s per-pixel average, so modes whose shapes change
     sign across it do not cancel. The peak table carries ``amplitude_sigma``
-    and ``snr``: from ``uncertainty`` (``estimate_displacement(...,
-    return_uncertainty=True)``) at the point or over the region where given,
+    and ``snr``: from ``uncertainty``, the displacement's frame-to-frame
+    noise (the ``noise`` of ``estimate_displacement(...,
+    return_uncertainty=True)``), at the point or over the region where given,
     else from the spectrum's own noise floor.
     """
     if units not in ("px", "mm"):

@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from ..analysis import AnalysisError, find_peaks, region_mask, spectrum, waveform
+from ..analysis import AnalysisError, find_peaks, region_mask, spectrum, systematic_spectrum, waveform
 from ..analysis.spectra import noise_level
 from ..flow import estimate_displacement
 from ..flow.api import supports_uncertainty
@@ -27,8 +27,7 @@ __all__ = ["survey", "dominant_band", "band_around", "motion_maps", "peak_table"
 
 
 def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | None = None, progress=None,
-           cancel: threading.Event | None = None, displacement: xr.DataArray | None = None,
-           uncertainty: xr.DataArray | None = None) -> xr.Dataset:
+           cancel: threading.Event | None = None, displacement: xr.DataArray | xr.Dataset | None = None) -> xr.Dataset:
     """Measure a recording's displacement and summarise its vibration.
 
     Parameters
@@ -46,16 +45,18 @@ def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | 
         bar as in :func:`vibmag.estimate_displacement` (None: on a terminal).
     cancel : threading.Event, optional
         Set it to stop with :class:`vibmag.errors.CancelledError`.
-    displacement : xarray.DataArray, optional
+    displacement : xarray.DataArray or xarray.Dataset, optional
         The recording's displacement if already measured (e.g. by
         :func:`vibmag.estimate_displacement` for a report that also needs it);
         then nothing is measured again and ``flow_method``, ``progress`` and
-        ``cancel`` are unused.
-    uncertainty : xarray.DataArray, optional
-        The displacement's 1-sigma uncertainty (``return_uncertainty=True``)
-        that goes with ``displacement``. Measured with the displacement when
-        the estimator gives one; otherwise the peaks' noise floor is read off
-        the spectrum itself (``find_peaks(noise="spectrum")``).
+        ``cancel`` are unused. The Dataset of ``return_uncertainty=True``
+        brings its error parts: the peaks' noise floor, SNR and amplitude
+        sigma then come from its ``noise``, their systematic part from its
+        ``model_error`` (:func:`vibmag.analysis.systematic_spectrum`). They are
+        measured with the displacement when the estimator gives them;
+        otherwise the noise floor is read off the spectrum itself
+        (``find_peaks(noise="spectrum")``) and the amplitudes carry no
+        systematic part.
 
     Returns
     -------
@@ -64,18 +65,19 @@ def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | 
         px (region mean), ``rms`` and ``peak_to_peak`` (component, y, x) px,
         and the peak table of :func:`vibmag.analysis.find_peaks` along dim
         ``peak``, its variables prefixed ``peak_`` (``peak_frequency``, ...,
-        with ``peak_noise_floor``, ``peak_amplitude_sigma`` and ``peak_snr``),
-        and ``noise`` (component) px, the displacement's uncertainty over the
+        with ``peak_noise_floor``, ``peak_amplitude_sigma`` and ``peak_snr``,
+        and ``peak_amplitude_systematic`` with the error parts), and ``noise``
+        (component) px, the displacement's frame-to-frame noise over the
         region (its RMS over time, mean over pixels; absent where only the
         spectrum's own floor was used).
     """
-    if displacement is None:
-        disp, uncertainty = _measure(ds, flow_method, progress, cancel)
-    else:
-        disp = displacement
+    measured = _measure(ds, flow_method, progress, cancel) if displacement is None else displacement
+    disp = measured["displacement"] if isinstance(measured, xr.Dataset) else measured
     spec = spectrum(disp, region=region)
-    noise = "spectrum" if uncertainty is None else _region_noise(uncertainty, disp, region)
-    peaks = find_peaks(spec, n=n_peaks, noise=noise)
+    with_errors = isinstance(measured, xr.Dataset) and {"noise", "model_error"} <= set(measured.data_vars)
+    noise = _region_noise(measured["noise"], disp, region) if with_errors else "spectrum"
+    systematic = systematic_spectrum(disp, measured["model_error"], region=region) if with_errors else None
+    peaks = find_peaks(spec, n=n_peaks, noise=noise, systematic=systematic)
     rms, peak_to_peak = motion_maps(disp)
     summary = xr.Dataset({"spectrum": spec, "waveform": waveform(disp, region=region), "rms": rms, "peak_to_peak": peak_to_peak})
     summary = summary.merge(peaks.rename({name: f"peak_{name}" for name in peaks.data_vars}))
@@ -85,18 +87,16 @@ def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | 
     return summary
 
 
-def _measure(ds, flow_method, progress, cancel) -> tuple[xr.DataArray, xr.DataArray | None]:
-    """Displacement and, where the estimator gives one, its uncertainty."""
-    if not supports_uncertainty(flow_method):
-        return estimate_displacement(ds, method=flow_method, progress=progress, cancel=cancel), None
-    measured = estimate_displacement(ds, method=flow_method, progress=progress, cancel=cancel, return_uncertainty=True)
-    return measured["displacement"], measured["uncertainty"]
+def _measure(ds, flow_method, progress, cancel) -> xr.DataArray | xr.Dataset:
+    """The displacement, with its error parts (a Dataset) where the estimator gives them."""
+    return estimate_displacement(ds, method=flow_method, progress=progress, cancel=cancel,
+                                 **({"return_uncertainty": True} if supports_uncertainty(flow_method) else {}))
 
 
-def _region_noise(uncertainty: xr.DataArray, disp: xr.DataArray, region) -> xr.DataArray:
+def _region_noise(noise: xr.DataArray, disp: xr.DataArray, region) -> xr.DataArray:
     """The noise the region's spectrum sees, per component (:func:`vibmag.analysis.spectra.noise_level`)."""
-    inside = region_mask(disp, region) > 0 if region is not None else uncertainty.notnull().any(["time", "component"])
-    return noise_level(uncertainty.where(inside))
+    inside = region_mask(disp, region) > 0 if region is not None else noise.notnull().any(["time", "component"])
+    return noise_level(noise.where(inside))
 
 
 def motion_maps(disp: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:

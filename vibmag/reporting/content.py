@@ -84,8 +84,8 @@ def build_content(ds: xr.Dataset, *, band=None, region=None, method: str = "flow
     with_sigma = supports_uncertainty(flow_method)  # then the peaks' noise is the measurement's own, not the spectrum's floor
     measured = estimate_displacement(ds, method=flow_method, progress=steps.stage(n_time) or False, cancel=cancel,
                                      **({"return_uncertainty": True} if with_sigma else {})).compute()
-    disp, uncertainty = (measured["displacement"], measured["uncertainty"]) if with_sigma else (measured, None)
-    summary = survey(ds, region=region, n_peaks=n_peaks, displacement=disp, uncertainty=uncertainty)
+    disp = measured["displacement"] if with_sigma else measured
+    summary = survey(ds, region=region, n_peaks=n_peaks, displacement=measured)
     peaks = peak_table(summary)
     band_hz = _band_hz(band, summary)
     size_mm = pixel_size_mm(ds)
@@ -94,7 +94,7 @@ def build_content(ds: xr.Dataset, *, band=None, region=None, method: str = "flow
         "recording": recording_facts(ds),
         "band_hz": list(band_hz),
         "band_chosen": "given" if band is not None else "dominant peak (vibmag.pipeline.dominant_band)",
-        "noise": "the displacement's measured uncertainty" if with_sigma else "the spectrum's own floor",
+        "noise": "the displacement's measured noise and motion-model error" if with_sigma else "the spectrum's own floor",
     }
     content = ReportContent(data)
     data["peaks"] = _peak_rows(peaks, size_mm)
