@@ -100,9 +100,9 @@ def test_uncertainty_layout_region_and_units():
     # the parts: the uncertainty holds both frames' noise (the moving frame's half of it is the noise) and the model error
     np.testing.assert_allclose(out["uncertainty"] ** 2, 2 * out["noise"] ** 2 + out["model_error"] ** 2, rtol=1e-4,
                                atol=1e-12)
+    sigma = out["uncertainty"]
     for name in ("noise", "model_error"):
         assert out[name].attrs["units"] == "px" and out[name].dims == sigma.dims
-    sigma = out["uncertainty"]
     assert sigma.dims == ("time", "component", "y", "x") and sigma.attrs["units"] == "px"
     assert sigma.dtype == np.float32 and sigma["component"].values.tolist() == ["x", "y"]
     assert bool(sigma.isel(y=0, x=0).isnull().all()) and bool(sigma.isel(time=slice(1, None), y=20, x=20).notnull().all())
