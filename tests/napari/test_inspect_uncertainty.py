@@ -28,5 +28,13 @@ def test_inspect_peaks_carry_sigma_and_snr_from_the_uncertainty(clip, mode):
     mask[20:40, 20:40] = True
     over_region = _compute.inspect(disp, region=mask, uncertainty=sigma)
     assert float(over_region.peaks["snr"][0]) > SNR_MIN
+    # the motion-model error adds the amplitudes' systematic part in quadrature, at the point and over the region
+    for where in ({"point": (32, 30)}, {"region": mask}):
+        plain = _compute.inspect(disp, uncertainty=sigma, **where).peaks
+        full = _compute.inspect(disp, uncertainty=sigma, model_error=measured["model_error"], **where).peaks
+        systematic = full["amplitude_systematic"]
+        assert bool((systematic >= 0).all()) and systematic.attrs["units"] == "px"
+        np.testing.assert_allclose(full["amplitude_sigma"].values,
+                                   np.hypot(plain["amplitude_sigma"].values, systematic.values), rtol=1e-12)
     without = _compute.inspect(disp, region=mask)  # the spectrum's own floor
     assert {"amplitude_sigma", "snr"} <= set(without.peaks.data_vars)

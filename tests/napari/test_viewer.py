@@ -160,6 +160,11 @@ def test_inspect_widget_finds_the_mode_at_a_clicked_point(viewer, qtbot, clip_in
     line = max(spectrum_axes.get_lines()[:2], key=lambda artist: np.max(artist.get_ydata()))
     assert line.get_xdata()[np.argmax(line.get_ydata())] == pytest.approx(hz, abs=400 / 32 / 2)  # the drawn peak
     assert widget.table.rowCount() >= 1 and float(widget.table.item(0, 0).text()) == pytest.approx(hz, abs=1.0)
+    # the table's sigma comes from the measured noise and motion-model error, not the spectrum's own floor
+    assert "amplitude_systematic" in inspection.peaks and float(inspection.peaks["snr"][0]) > 4
+    headers = [widget.table.horizontalHeaderItem(i).text() for i in range(widget.table.columnCount())]
+    assert float(widget.table.item(0, headers.index("\u03c3y [px]")).text()) == pytest.approx(
+        float(inspection.peaks["amplitude_sigma"].sel(component="y")[0]), rel=0.06)  # shown to 2 digits
 
     widget.region.value = shapes
     widget.region_button.native.click()

@@ -43,7 +43,7 @@ _VECTORS = 400
 
 
 def measure_displacement(ds: xr.Dataset, *, region=None, chunk_frames: int = 16, progress: Progress | None = None,
-                         cancel: threading.Event | None = None) -> xr.DataArray:
+                         cancel: threading.Event | None = None, with_errors: bool = False) -> xr.DataArray | xr.Dataset:
     """:func:`vibmag.estimate_displacement` against frame 0, reporting progress and checking ``cancel`` per chunk.
 
     Parameters
@@ -56,14 +56,19 @@ def measure_displacement(ds: xr.Dataset, *, region=None, chunk_frames: int = 16,
         Frames per chunk (and per progress report).
     progress, cancel
         As in :func:`vibmag.magnify`.
+    with_errors : bool
+        Also measure the displacement's error parts (``return_uncertainty=True``), which :func:`inspect` uses.
 
     Returns
     -------
-    xarray.DataArray
-        ``displacement`` (time, component, y, x) in px, with the recording's time coordinate.
+    xarray.DataArray or xarray.Dataset
+        ``displacement`` (time, component, y, x) in px, with the recording's
+        time coordinate; with ``with_errors``, the Dataset of
+        :func:`vibmag.estimate_displacement` holding it with ``uncertainty``,
+        ``noise`` and ``model_error``.
     """
     return vibmag.estimate_displacement(ds, reference=0, region=region, chunk_frames=chunk_frames,
-                                        progress=progress or False, cancel=cancel)
+                                        progress=progress or False, cancel=cancel, return_uncertainty=with_errors)
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,7 @@ class Inspection:
 
 
 def inspect(disp: xr.DataArray, *, point=None, region=None, units: str = "px", n_peaks: int = 5,
-            uncertainty: xr.DataArray | None = None) -> Inspection:
+            uncertainty: xr.DataArray | None = None, model_error: xr.DataArray | None = None) -> Inspection:
     """Waveform, spectrum and peaks at ``point`` (y, x), or over ``region`` (a mask), in ``units`` px or mm.
 
     A point's spectrum is that of its waveform; a region's is
@@ -123,19 +128,27 @@ def inspect(disp: xr.DataArray, *, point=None, region=None, units: str = "px", n
     and ``snr``: from ``uncertainty``, the displacement's frame-to-frame
     noise (the ``noise`` of ``estimate_displacement(...,
     return_uncertainty=True)``), at the point or over the region where given,
-    else from the spectrum's own noise floor.
+    else from the spectrum's own noise floor; ``model_error`` (its
+    ``model_error``) adds the amplitudes' systematic part
+    (``amplitude_systematic``, :func:`vibmag.systematic_spectrum`).
     """
     if units not in ("px", "mm"):
         raise ValueError(f"units must be 'px' or 'mm', got {units!r}")
+    systematic = None
     if point is not None:
-        wave = vibmag.waveform(disp, point=tuple(float(v) for v in point))
+        at = {"point": tuple(float(v) for v in point)}
+        wave = vibmag.waveform(disp, **at)
         spec = vibmag.spectrum(wave)
+        if model_error is not None:
+            systematic = vibmag.systematic_spectrum(wave, vibmag.waveform(model_error, **at))
         where = f"point (y, x) = ({wave.attrs['point_y']:g}, {wave.attrs['point_x']:g}) px"
     else:
         wave = vibmag.waveform(disp, region=region)
         spec = vibmag.spectrum(disp, region=region)
+        if model_error is not None:
+            systematic = vibmag.systematic_spectrum(disp, model_error, region=region)
         where = "whole frame" if region is None else f"region of {int(np.count_nonzero(region))} px"
-    peaks = vibmag.find_peaks(spec, n=n_peaks, noise=_noise_at(uncertainty, point, region))
+    peaks = vibmag.find_peaks(spec, n=n_peaks, noise=_noise_at(uncertainty, point, region), systematic=systematic)
     if units == "mm":
         wave, spec, peaks = (vibmag.to_physical(obj) for obj in (wave, spec, peaks))
     return Inspection(wave, spec, peaks, where)

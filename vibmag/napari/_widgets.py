@@ -16,6 +16,7 @@ from functools import partial
 import napari
 import napari.layers
 import numpy as np
+import xarray as xr
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, PushButton, SpinBox
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
@@ -26,6 +27,7 @@ from qtpy.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeader
                             QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from vibmag.errors import CancelledError
+from vibmag.flow.api import supports_uncertainty
 from vibmag.pipeline import METHODS
 from vibmag.units import ureg
 from vibmag.viz import plot_spectrum, plot_waveform
@@ -290,7 +292,7 @@ class InspectWidget(_LayerForm):
         layout.addWidget(self.shape_button)
         layout.addWidget(self.report_button)
 
-        self.displacement = None  # (layer, DataArray) of the last measurement
+        self.displacement = None  # (layer, DataArray or the Dataset with its error parts) of the last measurement
         self.inspection: _compute.Inspection | None = None
         self._target: tuple = ("point", None)  # what the plots show: ("point", (y, x)) or ("region", mask)
         self.units.changed.connect(lambda _: self._guarded(self._refresh))
@@ -357,11 +359,23 @@ class InspectWidget(_LayerForm):
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    def _current_displacement(self):
+    def _current_measurement(self):
+        """The chosen recording's last measurement (DataArray, or Dataset with error parts), or None."""
         image = self.image.value
         if self.displacement is not None and self.displacement[0] is image:
             return self.displacement[1]
         return None
+
+    def _current_displacement(self):
+        measured = self._current_measurement()
+        return measured["displacement"] if isinstance(measured, xr.Dataset) else measured
+
+    def _current_errors(self) -> dict:
+        """``inspect``'s ``uncertainty`` (the frame-to-frame noise) and ``model_error``, where measured."""
+        measured = self._current_measurement()
+        if not isinstance(measured, xr.Dataset):
+            return {}
+        return {"uncertainty": measured["noise"], "model_error": measured["model_error"]}
 
     def _refresh(self) -> None:
         kind, where = self._target
@@ -371,10 +385,11 @@ class InspectWidget(_LayerForm):
         if disp is None:
             self.measure(then=lambda: self._guarded(self._refresh))
             return
+        errors = self._current_errors()
         if kind == "point":
-            inspection = _compute.inspect(disp, point=where, units=self.units.value)
+            inspection = _compute.inspect(disp, point=where, units=self.units.value, **errors)
         else:
-            inspection = _compute.inspect(disp, region=where, units=self.units.value)
+            inspection = _compute.inspect(disp, region=where, units=self.units.value, **errors)
         self._show(inspection)
 
     def _show(self, inspection: _compute.Inspection) -> None:
@@ -452,7 +467,8 @@ class InspectWidget(_LayerForm):
 
 
 def _measure(ds, progress, cancel):
-    return _compute.measure_displacement(ds, progress=progress, cancel=cancel)
+    """The displacement, with its error parts where the default estimator gives them (the Inspect table's sigma)."""
+    return _compute.measure_displacement(ds, progress=progress, cancel=cancel, with_errors=supports_uncertainty())
 
 
 def _export(ds, path, region, points, progress, cancel):
