@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from vibmag.analysis import AnalysisError, find_peaks, spectrum
+from vibmag.analysis import AnalysisError, find_peaks, spectrum, systematic_spectrum
 from vibmag.analysis.spectra import SNR_MIN
 from vibmag.errors import UnitError
 from vibmag.synthetic import Mode, vibrating_plate
@@ -248,3 +248,38 @@ def test_noise_from_an_uncertainty_field_per_component(two_modes):
         find_peaks(spectrum(disp), noise=uncertainty.assign_attrs(units="mm"))  # mm noise for a px spectrum
     with pytest.raises(AnalysisError, match="noise must be a non-negative"):
         find_peaks(spectrum(disp), noise=-1.0)
+
+
+def test_a_known_gain_error_reads_as_the_peaks_systematic_amplitude(two_modes):
+    # a model error of -5 % of the first mode (a gain error at 37.3 Hz only): its peak's systematic part is 5 % of its
+    # amplitude per component, the second mode's about 0, and amplitude_sigma adds it to the noise part in quadrature
+    disp = two_modes.disp
+    t = np.arange(two_modes.n) / FS
+    first = (two_modes.amplitudes[0] * np.sin(2 * np.pi * two_modes.frequencies[0] * t + two_modes.phases[0]))
+    model_error = xr.zeros_like(disp) + (-0.05 * first[:, None, None, None] * two_modes.shapes[0][None])
+    model_error = model_error.astype(np.float32).assign_attrs(units="px")
+    spec = spectrum(disp)
+    systematic = systematic_spectrum(disp, model_error)
+    peaks = find_peaks(spec, n=2, noise=0.01, systematic=systematic).sortby("frequency")
+    np.testing.assert_allclose(peaks["amplitude_systematic"].isel(peak=0), 0.05 * peaks["amplitude"].isel(peak=0),
+                               rtol=0.03)
+    assert float(peaks["amplitude_systematic"].isel(peak=1).max()) < 0.002 * float(peaks["amplitude"].isel(peak=1).max())
+    noise_only = find_peaks(spec, n=2, noise=0.01).sortby("frequency")
+    np.testing.assert_allclose(peaks["amplitude_sigma"], np.hypot(noise_only["amplitude_sigma"],
+                                                                  peaks["amplitude_systematic"]), rtol=1e-12)
+    alone = find_peaks(spec, n=2, systematic=systematic)  # without noise: the systematic column only
+    assert "amplitude_systematic" in alone and "amplitude_sigma" not in alone
+
+
+def test_systematic_parts_that_do_not_match_are_refused(two_modes):
+    disp = two_modes.disp
+    error = xr.zeros_like(disp).assign_attrs(units="px")
+    with pytest.raises(AnalysisError, match="model_error must be shaped like the displacement"):
+        systematic_spectrum(disp, error.isel(time=slice(1, None)))
+    with pytest.raises(AnalysisError, match="model_error is in 'mm'"):
+        systematic_spectrum(disp, error.assign_attrs(units="mm"))
+    with pytest.raises(AnalysisError, match="same frequencies and dims"):
+        find_peaks(spectrum(disp), systematic=systematic_spectrum(disp.isel(time=slice(0, 500)),
+                                                                  error.isel(time=slice(0, 500))))
+    with pytest.raises(AnalysisError, match="systematic must be a spectrum"):
+        find_peaks(spectrum(disp), systematic=0.01)
