@@ -260,6 +260,7 @@ def test_a_known_gain_error_reads_as_the_peaks_systematic_amplitude(two_modes):
     model_error = model_error.astype(np.float32).assign_attrs(units="px")
     spec = spectrum(disp)
     systematic = systematic_spectrum(disp, model_error)
+    xr.testing.assert_identical(systematic_spectrum(disp, model_error, spec=spec), systematic)  # given, not retaken
     peaks = find_peaks(spec, n=2, noise=0.01, systematic=systematic).sortby("frequency")
     np.testing.assert_allclose(peaks["amplitude_systematic"].isel(peak=0), 0.05 * peaks["amplitude"].isel(peak=0),
                                rtol=0.03)
@@ -281,5 +282,7 @@ def test_systematic_parts_that_do_not_match_are_refused(two_modes):
     with pytest.raises(AnalysisError, match="same frequencies and dims"):
         find_peaks(spectrum(disp), systematic=systematic_spectrum(disp.isel(time=slice(0, 500)),
                                                                   error.isel(time=slice(0, 500))))
+    with pytest.raises(AnalysisError, match="spec must be an amplitude spectrum"):
+        systematic_spectrum(disp, error, spec=spectrum(disp, scaling="psd"))
     with pytest.raises(AnalysisError, match="systematic must be a spectrum"):
         find_peaks(spectrum(disp), systematic=0.01)

@@ -131,7 +131,8 @@ def spectrum(da: xr.DataArray, *, region=None, average: str = "amplitude", scali
     return spec.rename("spectrum").transpose("frequency", ...)
 
 
-def systematic_spectrum(disp: xr.DataArray, model_error: xr.DataArray, **options) -> xr.DataArray:
+def systematic_spectrum(disp: xr.DataArray, model_error: xr.DataArray, *, spec: xr.DataArray | None = None,
+                        **options) -> xr.DataArray:
     """How much the displacement's estimated systematic error changes its amplitude spectrum, per frequency.
 
     ``|spectrum(disp) - spectrum(disp - model_error)|``: the first-order
@@ -146,6 +147,8 @@ def systematic_spectrum(disp: xr.DataArray, model_error: xr.DataArray, **options
     model_error : xarray.DataArray
         Its estimated systematic error, same dims and units:
         ``estimate_displacement(..., return_uncertainty=True)["model_error"]``.
+    spec : xarray.DataArray, optional
+        ``spectrum(disp, **options)`` if already taken (amplitude scaling), so it is not taken again.
     **options
         :func:`spectrum`'s options (``region``, ``window``, ...), the same as for the peaks' spectrum.
 
@@ -158,7 +161,7 @@ def systematic_spectrum(disp: xr.DataArray, model_error: xr.DataArray, **options
     Raises
     ------
     AnalysisError
-        If the two differ in dims, shape or units.
+        If the two differ in dims, shape or units, or ``spec`` is a PSD.
     """
     if model_error.dims != disp.dims or model_error.shape != disp.shape:
         raise AnalysisError(f"model_error must be shaped like the displacement {dict(disp.sizes)}, "
@@ -167,7 +170,10 @@ def systematic_spectrum(disp: xr.DataArray, model_error: xr.DataArray, **options
         raise AnalysisError(f"model_error is in {model_error.attrs.get('units')!r}, the displacement in "
                             f"{disp.attrs.get('units')!r}: convert both (vibmag.to_physical) or neither")
     options = {**options, "scaling": "amplitude"}
-    measured = spectrum(disp, **options)
+    if spec is not None and spec.attrs.get("scaling") != "amplitude":
+        raise AnalysisError(f"spec must be an amplitude spectrum of the displacement, got scaling "
+                            f"{spec.attrs.get('scaling')!r}")
+    measured = spectrum(disp, **options) if spec is None else spec
     corrected = spectrum((disp - model_error).assign_attrs(disp.attrs), **options)
     return abs(measured - corrected).assign_attrs(measured.attrs).rename("systematic")
 
@@ -280,8 +286,8 @@ def find_peaks(spec: xr.DataArray, *, n: int | None = None, min_prominence=None,
     peak_amplitudes = amplitude[found] / gains.reshape(-1, *[1] * len(extra))
     variables = {} if noise is None else _noise_columns(noise, spec, amplitude, found, gains, peak_amplitudes, settings)
     if systematic is not None:
-        variables = _with_systematic(variables, _systematic_at(systematic, spec, found, gains, df), ("peak", *extra),
-                                     settings)
+        variables = _with_systematic(variables, _systematic_at(systematic, spec, settings, found, gains, df),
+                                     ("peak", *extra), settings)
     table = xr.Dataset(
         {
             "frequency": ("peak", peak_freqs, {"units": "Hz"}),
@@ -340,16 +346,19 @@ def _noise_columns(noise, spec: xr.DataArray, amplitude: np.ndarray, found: np.n
     }
 
 
-def _systematic_at(systematic: xr.DataArray, spec: xr.DataArray, found: np.ndarray, gains: np.ndarray,
-                   df: float) -> np.ndarray:
-    """(peak, ...) amplitude of the ``systematic`` error's spectrum at the peaks, refined by the peaks' gains."""
+def _systematic_at(systematic: xr.DataArray, spec: xr.DataArray, spec_settings: dict, found: np.ndarray,
+                   gains: np.ndarray, df: float) -> np.ndarray:
+    """(peak, ...) amplitude of the ``systematic`` error's spectrum at the peaks, refined by the peaks' gains.
+
+    ``spec_settings``: :func:`_spectrum_settings` of the peaks' spectrum ``spec``.
+    """
     if not isinstance(systematic, xr.DataArray) or "frequency" not in systematic.dims:
         raise AnalysisError(f"systematic must be a spectrum from vibmag.spectrum, got {type(systematic).__name__}")
     systematic = systematic.transpose("frequency", *[d for d in spec.dims if d != "frequency"])
     if systematic.shape != spec.shape or not np.allclose(systematic["frequency"].values, spec["frequency"].values):
         raise AnalysisError(f"systematic must be a spectrum on the same frequencies and dims as the peaks' spectrum "
                             f"{dict(spec.sizes)}, got {dict(systematic.sizes)}")
-    settings, expected = _spectrum_settings(systematic), _spectrum_settings(spec)["units"]
+    settings, expected = _spectrum_settings(systematic), spec_settings["units"]
     if settings["units"] != expected:
         raise AnalysisError(f"systematic is in {settings['units']!r}, the spectrum's amplitudes in {expected!r}: "
                             f"convert both (vibmag.to_physical) or neither")

@@ -302,14 +302,15 @@ class LucasKanade(nn.Module):
         out, since that error grows with the motion itself). ``sqrt`` of
         channels 0 and 2 are the 1-sigma uncertainties of x and y.
         """
-        flow, confidence, covariance, model_error = self._error_parts(reference, moving, motion_model)
+        flow, confidence, covariance, model_error = self.track_with_error_parts(reference, moving,
+                                                                               motion_model=motion_model)
         if motion_model:
             covariance = covariance + _outer(model_error)
         return flow, confidence, covariance
 
     def track_with_error_parts(
-        self, reference: PreparedReference, moving: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, reference: PreparedReference, moving: torch.Tensor, *, motion_model: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Flow (N, 2, H, W), confidence (N, 1, H, W), noise covariance (N, 3, H, W) and model error (N, 2, H, W).
 
         The noise covariance ``(xx, xy, yy)`` px^2 is the estimator's sandwich
@@ -320,12 +321,8 @@ class LucasKanade(nn.Module):
         the motion as constant over its window (:func:`_motion_model_error`;
         where the wide window was kept, ``max_window``, that of the blend): it
         follows the motion, so it is a gain error at the motion's own
-        frequencies, not noise.
+        frequencies, not noise; None, and not computed, when ``motion_model`` is False.
         """
-        return self._error_parts(reference, moving, True)
-
-    def _error_parts(self, reference: PreparedReference, moving: torch.Tensor, motion_model: bool):
-        """As :meth:`track_with_error_parts`; the model error is None unless ``motion_model``."""
         flow, error, fit, weight = self._track_with_error(reference, moving, keep_residual=True)
         opts = reference.options
         height, width = reference.size

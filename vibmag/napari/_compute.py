@@ -140,13 +140,13 @@ def inspect(disp: xr.DataArray, *, point=None, region=None, units: str = "px", n
         wave = vibmag.waveform(disp, **at)
         spec = vibmag.spectrum(wave)
         if model_error is not None:
-            systematic = vibmag.systematic_spectrum(wave, vibmag.waveform(model_error, **at))
+            systematic = vibmag.systematic_spectrum(wave, vibmag.waveform(model_error, **at), spec=spec)
         where = f"point (y, x) = ({wave.attrs['point_y']:g}, {wave.attrs['point_x']:g}) px"
     else:
         wave = vibmag.waveform(disp, region=region)
         spec = vibmag.spectrum(disp, region=region)
         if model_error is not None:
-            systematic = vibmag.systematic_spectrum(disp, model_error, region=region)
+            systematic = vibmag.systematic_spectrum(disp, model_error, spec=spec, region=region)
         where = "whole frame" if region is None else f"region of {int(np.count_nonzero(region))} px"
     peaks = vibmag.find_peaks(spec, n=n_peaks, noise=_noise_at(uncertainty, point, region), systematic=systematic)
     if units == "mm":

@@ -76,7 +76,7 @@ def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | 
     spec = spectrum(disp, region=region)
     with_errors = isinstance(measured, xr.Dataset) and {"noise", "model_error"} <= set(measured.data_vars)
     noise = _region_noise(measured["noise"], disp, region) if with_errors else "spectrum"
-    systematic = systematic_spectrum(disp, measured["model_error"], region=region) if with_errors else None
+    systematic = systematic_spectrum(disp, measured["model_error"], spec=spec, region=region) if with_errors else None
     peaks = find_peaks(spec, n=n_peaks, noise=noise, systematic=systematic)
     rms, peak_to_peak = motion_maps(disp)
     summary = xr.Dataset({"spectrum": spec, "waveform": waveform(disp, region=region), "rms": rms, "peak_to_peak": peak_to_peak})
