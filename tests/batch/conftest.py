@@ -56,6 +56,12 @@ def plates():
 
 
 @pytest.fixture(scope="session")
+def true_displacement():
+    """name -> the exact displacement (time, component, y, x) px of recording ``name`` of PLATES."""
+    return lambda name: plate(name)["true_displacement"]
+
+
+@pytest.fixture(scope="session")
 def batch_settings():
     """SETTINGS, the settings of the batch tests (a fresh copy)."""
     import copy

@@ -109,6 +109,37 @@ def test_tiled_recording_matches_the_untiled_measurement(references, plate_folde
     np.testing.assert_allclose(*shapes, atol=0.01 * peak)
 
 
+def test_tiled_peaks_state_the_measurements_uncertainty_against_the_exact_displacement(true_displacement, plate_folder, batch_settings):
+    """A tiled peak amplitude within 3 sigma of the exact displacement's, away from the frame's border; noise as untiled.
+
+    Within a window's reach of the frame's border the displacement carries an
+    error its parts do not state (docs/flow.md, Uncertainty), so the region
+    here keeps 12 px off it; the tiles' seams cross it.
+    """
+    from vibmag.analysis import find_peaks, spectrum
+
+    regions = {"centre": [12, 12, 52, 52]}
+    settings = {**batch_settings, "analysis": {**batch_settings["analysis"], "regions": regions}}
+    tiled = batch.process_recording(plate_folder / "big.h5", settings=settings).dataset
+    assert tiled.attrs["tiles"] == 4
+    exact = true_displacement("big")
+    for name, box in regions.items():
+        truth = find_peaks(spectrum(exact, region=box), n=1)["amplitude"].sel(component="y").values[0]
+        measured = tiled.sel(region=name, component="y").isel(peak=0)
+        assert abs(float(measured["peak_amplitude"]) - truth) <= 3 * float(measured["peak_amplitude_sigma"])
+        assert 0 < float(measured["peak_amplitude_systematic"]) < float(measured["peak_amplitude_sigma"])
+        assert float(measured["peak_snr"]) > 100
+    whole = batch.process_recording(plate_folder / "big.h5", settings={**settings, "parallel": {"tile_above_mb": 100}}).dataset
+    assert whole.attrs["tiles"] == 1
+    np.testing.assert_allclose(tiled["noise"], whole["noise"], rtol=0.05)
+    inner = dict(y=slice(12, 52), x=slice(12, 52))
+    np.testing.assert_allclose(tiled["deflection_shape_sigma"].isel(**inner), whole["deflection_shape_sigma"].isel(**inner), rtol=0.25)
+    # the mode stands clear of its noise along y wherever it moves more than a hundredth of its amplitude
+    shape = abs(tiled["deflection_shape"].sel(region="centre", component="y").isel(peak=0))
+    moving = shape > 0.004
+    assert int((shape > 2 * tiled["deflection_shape_sigma"].sel(component="y")).where(moving, False).sum()) == int(moving.sum())
+
+
 def test_a_worker_killed_mid_run_does_not_change_the_results(plate_folder, references, cluster, tmp_path, plates, batch_settings):
     PLATES, SETTINGS = plates, batch_settings
     from distributed import Client

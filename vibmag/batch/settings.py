@@ -219,6 +219,7 @@ class AnalysisSettings:
     n_peaks: int = _setting(5, _integer(1), "peaks listed per region")
     flow_method: str | None = _setting(None, _optional(_flow_method), "displacement estimator (default vibmag's)")
     deflection_shapes: bool = _setting(False, _boolean, "operating deflection shape at every peak")
+    uncertainty: bool = _setting(True, _boolean, "measure the displacement's error parts, so the peaks' noise floor, SNR and amplitude sigma are the measurement's own (twice the memory per tile; false: read off the spectrum)")
 
     def region_items(self) -> tuple:
         """``(name, region)`` pairs, region None for the whole frame; the whole frame when none are set."""

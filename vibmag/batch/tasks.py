@@ -9,6 +9,16 @@ mean waveform with the region's weight in the tile); :func:`combine` joins the
 tiles and finds the peaks; deflection shapes at those peaks then need the
 tiles' displacement a second time (held by the workers meanwhile).
 
+With ``analysis.uncertainty`` (the default) a tile is measured with its error
+parts (``estimate_displacement(..., return_uncertainty=True)``): the tile also
+holds its signed motion-model error (as large as the displacement) and two
+maps of its frame-to-frame noise. The peaks then take their noise floor, SNR
+and amplitude sigma from that noise and their systematic part from the model
+error, as :func:`vibmag.pipeline.survey` does; region noise combines as the
+mean of the per-pixel noise RMS over the region's pixels, and the systematic
+part as ``|S - S'|`` with ``S'`` the combined spectrum of displacement minus
+model error.
+
 Every function opens the recording itself from its path, so a worker reads
 the frames it needs from the file, lazily; nothing large travels from the
 client. Results are exactly those of :func:`vibmag.pipeline.survey` for an
@@ -40,7 +50,9 @@ import torch
 from .. import __version__
 from ..analysis import AnalysisError, BandError, RegionError, deflection_shape, find_peaks, region_mask, spectrum, waveform
 from ..errors import RecordingError
+from ..analysis.shapes import shape_sigma
 from ..flow import estimate_displacement
+from ..flow.api import supports_uncertainty
 from ..io import open_recording
 from ..pipeline import dominant_band, motion_maps, plot_survey, write_magnified_clip
 from ..units import frequency_hz, ureg
@@ -142,6 +154,8 @@ class TileReduction:
     spectra: dict  # region name -> [(mean spectrum (frequency, component), weight) per block of rows meeting the region]
     waveforms: dict  # region name -> [(mean waveform (time, component), weight) per block]
     seconds: float
+    corrected: dict = field(default_factory=dict)  # as spectra, of displacement minus model error (with error parts)
+    noise: dict = field(default_factory=dict)  # region name -> (sum, count) (component) of per-pixel noise RMS in the region
 
 
 @dataclass
@@ -159,6 +173,7 @@ class TileShapes:
     tile: Tile
     shapes: xr.DataArray  # (region, peak, component, y, x) complex
     seconds: float
+    sigma: xr.DataArray | None = None  # (component, y, x): 1-sigma of each quadrature of a shape (with error parts)
 
 
 @dataclass
@@ -201,30 +216,53 @@ def _opened(job: Job):
 # --------------------------------------------------------------------------- tiles
 
 
-def tile_displacement(job: Job, tile: Tile) -> xr.DataArray:
-    """Displacement (time, component, y, x) px of the tile's inner box, measured on its outer crop.
+def tile_displacement(job: Job, tile: Tile) -> xr.Dataset:
+    """The tile's inner box measured on its outer crop: its displacement and, where measured, its error parts.
 
-    The seconds it took travel in ``attrs["batch_seconds"]`` (removed by :func:`tile_reduce`).
+    Returns
+    -------
+    xarray.Dataset
+        ``displacement`` (time, component, y, x) px; with the error parts
+        (``analysis.uncertainty`` and an estimator that gives them) also
+        ``model_error`` (same dims, px, signed), ``noise_rms`` (component, y,
+        x) px, the frame-to-frame noise's RMS over time, and ``shape_sigma``
+        (component, y, x) px, the 1-sigma of a deflection shape's quadratures
+        (:func:`vibmag.analysis.shapes.shape_sigma`). The seconds it took travel in
+        ``attrs["batch_seconds"]`` (removed by :func:`tile_reduce`).
     """
     start = time.perf_counter()
+    method = job.settings.analysis.flow_method
+    with_errors = job.settings.analysis.uncertainty and supports_uncertainty(method)
     with _on_worker(), _opened(job) as ds:
-        if job.whole_frame:
-            disp = estimate_displacement(ds, method=job.settings.analysis.flow_method, progress=False)
-        else:
-            y0, x0, y1, x1 = tile.outer
-            crop = ds.isel(y=slice(y0, y1), x=slice(x0, x1))
-            disp = estimate_displacement(crop, method=job.settings.analysis.flow_method, progress=False)
+        y0, x0, y1, x1 = tile.outer
+        crop = ds if job.whole_frame else ds.isel(y=slice(y0, y1), x=slice(x0, x1))
+        measured = _kept_parts(estimate_displacement(crop, method=method, progress=False, **({"return_uncertainty": True} if with_errors else {})))
+        if not job.whole_frame:
             inner_y, inner_x = tile.inner_in_outer()
-            disp = disp.isel(y=inner_y, x=inner_x).copy()  # not a view: the margin's memory is freed
-    disp.attrs[_SECONDS] = time.perf_counter() - start
-    return disp
+            measured = measured.isel(y=inner_y, x=inner_x).copy(deep=True)  # not a view: the margin's memory is freed
+    measured.attrs[_SECONDS] = time.perf_counter() - start
+    return measured
 
 
-def _without_seconds(disp: xr.DataArray) -> tuple[xr.DataArray, float]:
-    """``disp`` without its ``batch_seconds`` attr (a shallow copy; the original is shared), and those seconds."""
-    disp = disp.copy(deep=False)
-    seconds = disp.attrs.pop(_SECONDS, 0.0)
-    return disp, seconds
+def _kept_parts(measured: xr.DataArray | xr.Dataset) -> xr.Dataset:
+    """What a tile keeps of the estimate (see :func:`tile_displacement`): the frame-to-frame noise only as two maps."""
+    if isinstance(measured, xr.DataArray):
+        return xr.Dataset({"displacement": measured})
+    noise = abs(measured["noise"].astype(float))
+    noise_rms = np.sqrt((noise**2).mean("time", skipna=True))  # as noise_level takes it, per pixel
+    return xr.Dataset({
+        "displacement": measured["displacement"],
+        "model_error": measured["model_error"],
+        "noise_rms": noise_rms.assign_attrs(units=measured["noise"].attrs.get("units", "px")),
+        "shape_sigma": shape_sigma(measured["noise"]),
+    })
+
+
+def _without_seconds(measured: xr.Dataset) -> tuple[xr.Dataset, float]:
+    """``measured`` without its ``batch_seconds`` attr (a shallow copy; the original is shared), and those seconds."""
+    measured = measured.copy(deep=False)
+    seconds = measured.attrs.pop(_SECONDS, 0.0)
+    return measured, seconds
 
 
 def _region_weights(job: Job, name: str, region) -> np.ndarray:
@@ -244,29 +282,34 @@ def _row_blocks(disp: xr.DataArray) -> list[slice]:
     return [slice(y, min(y + rows, disp.sizes["y"])) for y in range(0, disp.sizes["y"], rows)]
 
 
-def tile_reduce(job: Job, tile: Tile, disp: xr.DataArray) -> TileReduction:
-    """Reduce a tile's displacement to its maps and, per region, its mean spectrum and waveform.
+def tile_reduce(job: Job, tile: Tile, measured: xr.Dataset) -> TileReduction:
+    """Reduce a tile's measurement (:func:`tile_displacement`) to its maps and, per region, its means.
 
-    The displacement is reduced in blocks of rows (:data:`BLOCK_BYTES`), each
-    contributing its region means with its share of the region's weight, so
-    memory stays a few times one block whatever the tile's size. An untiled
-    recording reduced in one block is computed exactly as
-    :func:`vibmag.pipeline.survey` computes it.
+    Per region: the mean spectrum and waveform and, with the error parts, the
+    mean spectrum of displacement minus model error and the noise RMS summed
+    over the region's pixels. The displacement is reduced in blocks of rows
+    (:data:`BLOCK_BYTES`), each contributing its region means with its share
+    of the region's weight, so memory stays a few times one block whatever the
+    tile's size. An untiled recording reduced in one block is computed exactly
+    as :func:`vibmag.pipeline.survey` computes it.
     """
     start = time.perf_counter()
-    disp, measured = _without_seconds(disp)
+    measured, seconds = _without_seconds(measured)
+    disp, model_error = measured["displacement"], measured.get("model_error")
     regions = job.settings.analysis.region_items()
     blocks = _row_blocks(disp)
     exact = job.whole_frame and len(blocks) == 1
     y0, x0, y1, x1 = tile.inner
-    weights = {} if exact else {name: _region_weights(job, name, region)[y0:y1, x0:x1] for name, region in regions}
-    rms, p2p, spectra, waveforms = [], [], {name: [] for name, _ in regions}, {name: [] for name, _ in regions}
+    weights = {name: _region_weights(job, name, region)[y0:y1, x0:x1] for name, region in regions}
+    rms, p2p = [], []
+    spectra, waveforms, corrected = ({name: [] for name, _ in regions} for _ in range(3))
     with _on_worker():
         for rows in blocks:
             block = disp.isel(y=rows)
             block_rms, block_p2p = motion_maps(block)
             rms.append(block_rms)
             p2p.append(block_p2p)
+            fixed = None if model_error is None else (block - model_error.isel(y=rows)).assign_attrs(block.attrs)
             for name, region in regions:
                 if exact:
                     where, weight = region, 1.0
@@ -278,10 +321,20 @@ def tile_reduce(job: Job, tile: Tile, disp: xr.DataArray) -> TileReduction:
                     weight = float(share.sum())
                 spectra[name].append((spectrum(block, region=where), weight))
                 waveforms[name].append((waveform(block, region=where), weight))
+                if fixed is not None:
+                    corrected[name].append((spectrum(fixed, region=where), weight))
     units = disp.attrs.get("units", "px")
     rms = (rms[0] if len(rms) == 1 else xr.concat(rms, "y")).assign_attrs(units=units, long_name="RMS displacement")
     p2p = (p2p[0] if len(p2p) == 1 else xr.concat(p2p, "y")).assign_attrs(units=units, long_name="peak-to-peak displacement")
-    return TileReduction(tile, rms, p2p, spectra, waveforms, measured + time.perf_counter() - start)
+    noise = {} if "noise_rms" not in measured else {name: _noise_sums(measured["noise_rms"], weights[name] > 0) for name in weights}
+    return TileReduction(tile, rms, p2p, spectra, waveforms, seconds + time.perf_counter() - start,
+                         corrected if model_error is not None else {}, noise)
+
+
+def _noise_sums(noise_rms: xr.DataArray, inside: np.ndarray) -> tuple[xr.DataArray, xr.DataArray]:
+    """Sum and count (component) of the finite per-pixel noise RMS where ``inside`` (y, x) holds."""
+    within = noise_rms.where(xr.DataArray(inside, dims=("y", "x")))
+    return within.sum(["y", "x"], skipna=True), within.count(["y", "x"])
 
 
 def tile_summary(job: Job, tile: Tile) -> TileReduction:
@@ -308,6 +361,23 @@ def _stitch(job: Job, parts: list[tuple[Tile, xr.DataArray]], fill=np.nan) -> xr
     return xr.DataArray(values, dims=(*lead, "y", "x"), coords=coords, attrs=dict(first.attrs), name=first.name)
 
 
+def _region_noise(reductions, name: str) -> xr.DataArray | str:
+    """The region's noise (component) px, the mean per-pixel noise RMS over its pixels; "spectrum" without error parts."""
+    sums = [r.noise[name] for r in reductions if name in r.noise]
+    if not sums:
+        return "spectrum"
+    level = sum(total for total, _ in sums) / sum(count for _, count in sums)
+    return level.assign_attrs(units=sums[0][0].attrs.get("units", "px"), long_name="noise (1 sigma per sample)")
+
+
+def _systematic(spec: xr.DataArray, reductions, name: str) -> xr.DataArray | None:
+    """:func:`vibmag.analysis.systematic_spectrum` of the region from the tiles' corrected spectra (None without)."""
+    parts = [part for r in reductions for part in r.corrected.get(name, [])]
+    if not parts:
+        return None
+    return abs(spec - _weighted(parts)).assign_attrs(spec.attrs).rename("systematic")
+
+
 def _weighted(parts: list) -> xr.DataArray:
     """Mean of per-block means weighted by each block's share of the region (the one mean when there is one)."""
     if len(parts) == 1:
@@ -328,8 +398,12 @@ def combine(job: Job, *reductions: TileReduction) -> xr.Dataset:
         the peak tables of :func:`vibmag.analysis.find_peaks` per region along
         ``peak`` (``n_peaks`` long, NaN where a region has fewer peaks),
         prefixed ``peak_``, with ``peak_amplitude_sigma``, ``peak_noise_floor``
-        and ``peak_snr`` from the spectrum's own noise floor
-        (``find_peaks(noise="spectrum")``); ``region_mask`` (region, y, x) weights.
+        and ``peak_snr``; ``region_mask`` (region, y, x) weights. With the
+        error parts (:func:`tile_displacement`) the peaks' noise is the
+        measurement's own, ``noise`` (region, component) px as in
+        :func:`vibmag.pipeline.survey`, and they carry
+        ``peak_amplitude_systematic``; without, the noise floor is the
+        spectrum's own (``find_peaks(noise="spectrum")``).
     """
     start = time.perf_counter()
     reductions = sorted(reductions, key=lambda r: r.tile.index)
@@ -337,12 +411,15 @@ def combine(job: Job, *reductions: TileReduction) -> xr.Dataset:
     per_region = []
     for name, region in job.settings.analysis.region_items():
         spec = _weighted([part for r in reductions for part in r.spectra[name]])
-        peaks = find_peaks(spec, n=n_peaks, noise="spectrum")  # noise floor, amplitude sigma, SNR from the spectrum
+        noise = _region_noise(reductions, name)
+        peaks = find_peaks(spec, n=n_peaks, noise=noise, systematic=_systematic(spec, reductions, name))
         peaks = peaks.rename({v: f"peak_{v}" for v in peaks.data_vars})
         peaks = peaks.pad(peak=(0, n_peaks - peaks.sizes["peak"])) if peaks.sizes["peak"] < n_peaks else peaks
         weights = _region_weights(job, name, region).astype(np.float32)
         mask = xr.DataArray(weights, dims=("y", "x"), attrs={"units": "1", "long_name": "region weight"})
         part = xr.Dataset({"spectrum": spec, "waveform": _weighted([part for r in reductions for part in r.waveforms[name]]), "region_mask": mask})
+        if not isinstance(noise, str):
+            part["noise"] = noise
         per_region.append(part.merge(peaks))
     regions = [name for name, _ in job.settings.analysis.region_items()]
     summary = xr.concat(per_region, dim="region", combine_attrs="override", coords="minimal", compat="override")
@@ -378,13 +455,16 @@ def region_summary(result: xr.Dataset, region: str | None = None) -> xr.Dataset:
     return one.isel(peak=found).drop_vars("region")
 
 
-def tile_shapes(job: Job, tile: Tile, disp: xr.DataArray, summary: xr.Dataset) -> TileShapes:
+def tile_shapes(job: Job, tile: Tile, measured: xr.Dataset, summary: xr.Dataset) -> TileShapes:
     """Deflection shapes of the tile at every peak of every region (NaN where a region has no such peak).
 
-    Computed in blocks of rows (per pixel, so the blocks change nothing but memory).
+    Computed in blocks of rows (per pixel, so the blocks change nothing but
+    memory); with the error parts also their 1-sigma (the measurement's
+    ``shape_sigma``), the same at every frequency.
     """
     start = time.perf_counter()
-    disp, _ = _without_seconds(disp)
+    measured, _ = _without_seconds(measured)
+    disp = measured["displacement"]
     freqs = summary["peak_frequency"].transpose("region", "peak").values
     found = np.isfinite(freqs)
     dims = ("component", "y", "x")
@@ -398,7 +478,7 @@ def tile_shapes(job: Job, tile: Tile, disp: xr.DataArray, summary: xr.Dataset) -
     shapes = xr.DataArray(values, dims=("region", "peak", *dims), coords={d: disp[d] for d in dims if d in disp.coords},
                           name="deflection_shape",
                           attrs={"units": disp.attrs.get("units", "px"), "long_name": "deflection shape (complex amplitude) at peak_frequency"})
-    return TileShapes(tile, shapes, time.perf_counter() - start)
+    return TileShapes(tile, shapes, time.perf_counter() - start, measured.get("shape_sigma"))
 
 
 def magnified_clip(job: Job, summary: xr.Dataset) -> Clip:
@@ -437,6 +517,9 @@ def finish(job: Job, summary: xr.Dataset, clip: Clip | None, *shapes: TileShapes
     if shapes:
         shapes = sorted(shapes, key=lambda s: s.tile.index)
         result["deflection_shape"] = _stitch(job, [(s.tile, s.shapes) for s in shapes], fill=np.nan + 1j * np.nan)
+        if all(s.sigma is not None for s in shapes):
+            sigma = _stitch(job, [(s.tile, s.sigma) for s in shapes])
+            result["deflection_shape_sigma"] = sigma.assign_attrs(long_name="1-sigma of each quadrature of deflection_shape")
         seconds += sum(s.seconds for s in shapes)
     rec, settings = job.recording, job.settings
     files = {}
