@@ -111,6 +111,13 @@ def test_uncertainty_layout_region_and_units():
     assert vibmag.to_physical(out)["uncertainty"].attrs["units"] == "mm"
     plain = estimate_displacement(ds, region=(8, 8, 40, 40))
     xr.testing.assert_identical(out["displacement"], plain)
+    # some of the parts only: the same values, the others neither returned nor held
+    some = estimate_displacement(ds, return_uncertainty=("model_error", "noise"), region=(8, 8, 40, 40))
+    assert sorted(some.data_vars) == ["displacement", "model_error", "noise"]
+    xr.testing.assert_identical(some["noise"], out["noise"])
+    xr.testing.assert_identical(some["model_error"], out["model_error"])
+    with pytest.raises(vibmag.errors.OptionValueError, match="return_uncertainty must be True, False or some of"):
+        estimate_displacement(ds, return_uncertainty=("noise", "sigma"))
 
 
 def test_estimators_without_a_covariance_are_refused():

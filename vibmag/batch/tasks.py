@@ -236,7 +236,8 @@ def tile_displacement(job: Job, tile: Tile) -> xr.Dataset:
     with _on_worker(), _opened(job) as ds:
         y0, x0, y1, x1 = tile.outer
         crop = ds if job.whole_frame else ds.isel(y=slice(y0, y1), x=slice(x0, x1))
-        measured = _kept_parts(estimate_displacement(crop, method=method, progress=False, **({"return_uncertainty": True} if with_errors else {})))
+        parts = {"return_uncertainty": ("noise", "model_error")} if with_errors else {}
+        measured = _kept_parts(estimate_displacement(crop, method=method, progress=False, **parts))
         if not job.whole_frame:
             inner_y, inner_x = tile.inner_in_outer()
             measured = measured.isel(y=inner_y, x=inner_x).copy(deep=True)  # not a view: the margin's memory is freed
@@ -248,14 +249,21 @@ def _kept_parts(measured: xr.DataArray | xr.Dataset) -> xr.Dataset:
     """What a tile keeps of the estimate (see :func:`tile_displacement`): the frame-to-frame noise only as two maps."""
     if isinstance(measured, xr.DataArray):
         return xr.Dataset({"displacement": measured})
-    noise = abs(measured["noise"].astype(float))
-    noise_rms = np.sqrt((noise**2).mean("time", skipna=True))  # as noise_level takes it, per pixel
+    noise = measured["noise"]
+    blocks = _row_blocks(noise)  # float64 temporaries of a block at a time, not of the tile
+    noise_rms = xr.concat([_noise_rms(noise.isel(y=rows)) for rows in blocks], "y")
+    sigma = xr.concat([shape_sigma(noise.isel(y=rows)) for rows in blocks], "y")
     return xr.Dataset({
         "displacement": measured["displacement"],
         "model_error": measured["model_error"],
-        "noise_rms": noise_rms.assign_attrs(units=measured["noise"].attrs.get("units", "px")),
-        "shape_sigma": shape_sigma(measured["noise"]),
+        "noise_rms": noise_rms.assign_attrs(units=noise.attrs.get("units", "px")),
+        "shape_sigma": sigma,
     })
+
+
+def _noise_rms(noise: xr.DataArray) -> xr.DataArray:
+    """(component, y, x): the noise's RMS over time per pixel, as :func:`vibmag.analysis.spectra.noise_level` takes it."""
+    return np.sqrt((abs(noise.astype(float)) ** 2).mean("time", skipna=True))
 
 
 def _without_seconds(measured: xr.Dataset) -> tuple[xr.Dataset, float]:

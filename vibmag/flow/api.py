@@ -74,7 +74,7 @@ def estimate_displacement(
     progress=None,
     cancel: threading.Event | None = None,
     return_confidence: bool = False,
-    return_uncertainty: bool = False,
+    return_uncertainty: bool | tuple = False,
     margin: int = DEFAULT_MARGIN,
     device=None,
     **options,
@@ -115,9 +115,12 @@ def estimate_displacement(
         Set it from another thread to stop with :class:`vibmag.errors.CancelledError`.
     return_confidence : bool
         Also return the per-pixel confidence in [0, 1] (see below).
-    return_uncertainty : bool
-        Also return the 1-sigma uncertainty of every displacement sample (see
-        below; estimators with ``track_with_error_parts`` only, i.e. Lucas-Kanade).
+    return_uncertainty : bool or tuple of str
+        Also return the 1-sigma uncertainty of every displacement sample and
+        its parts (see below; estimators with ``track_with_error_parts`` only,
+        i.e. Lucas-Kanade); a tuple of their names (``"uncertainty"``,
+        ``"noise"``, ``"model_error"``) returns only those, and only those are
+        held in memory (each as large as the displacement).
     margin : int
         Context (px) around a region's bounding box.
     device : torch device, optional
@@ -198,13 +201,13 @@ def estimate_displacement(
     displacement = np.full((n_time, 2, height, width), np.nan, dtype=np.float32)
     confidence = np.full((n_time, height, width), np.nan, dtype=np.float32) if return_confidence else None
     errors = {name: np.full((n_time, 2, height, width), np.nan, dtype=np.float32)
-              for name in (_ERROR_FIELDS if return_uncertainty else ())}
+              for name in _error_fields(return_uncertainty)}
 
     reference_frame = _reference_frame(crop, reference, chunk_frames)
     with as_progress(progress, "displacement") as report:
         for part in iter_displacement(crop, estimator, reference_frame, chunk_frames=chunk_frames,
                                       batch_frames=batch_frames, device=device,
-                                      return_confidence=return_confidence, return_uncertainty=return_uncertainty,
+                                      return_confidence=return_confidence, return_uncertainty=bool(errors),
                                       reference_frames=n_time if isinstance(reference, str) else 1,
                                       progress=report, cancel=cancel):
             t = part.window
@@ -240,6 +243,18 @@ def estimate_displacement(
 _ERROR_FIELDS = {"uncertainty": "displacement uncertainty (1 sigma)",
                  "noise": "displacement noise, frame to frame (1 sigma)",
                  "model_error": "estimated motion-model error (displacement minus truth)"}
+
+
+def _error_fields(return_uncertainty) -> tuple:
+    """The names of the error fields ``return_uncertainty`` asks for (all for True, none for False)."""
+    if isinstance(return_uncertainty, bool):
+        return tuple(_ERROR_FIELDS) if return_uncertainty else ()
+    names = (return_uncertainty,) if isinstance(return_uncertainty, str) else tuple(return_uncertainty)
+    unknown = [name for name in names if name not in _ERROR_FIELDS]
+    if unknown or not names:
+        raise OptionValueError(f"return_uncertainty must be True, False or some of {', '.join(map(repr, _ERROR_FIELDS))}, "
+                               f"got {return_uncertainty!r}")
+    return tuple(name for name in _ERROR_FIELDS if name in names)
 
 
 @dataclass(frozen=True)
