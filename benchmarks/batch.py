@@ -1,6 +1,6 @@
 """Batch throughput on Dask: recordings per minute with 1 and 2 workers, and each worker's memory.
 
-Usage: python benchmarks/batch.py [--recordings 8] [--frames 500] [--size 256] [--workers 1 2]
+Usage: python benchmarks/batch.py [--recordings 8] [--frames 500] [--size 256] [--workers 1 2] [--uncertainty on off]
 
 Writes ``--recordings`` synthetic plates (each with its own mode frequency) of
 ``--frames`` frames at ``--size`` x ``--size`` px as foreign HDF5 files
@@ -9,7 +9,8 @@ starts a LocalCluster of single-threaded worker processes, imports vibmag in
 the workers (so startup is not counted; it is reported apart), and times
 ``vibmag.batch.run`` over all files into a fresh results file: the
 displacement summary, the whole-frame spectrum, 5 peaks and the operating
-deflection shape at each. Peak RSS is each worker process's maximum resident
+deflection shape at each; with the error parts (``analysis.uncertainty``,
+the default) and, for 1 worker, without them. Peak RSS is each worker process's maximum resident
 memory over the run (``VmHWM`` in ``/proc/self/status``: metrics.peak_rss_mib), Python, torch and
 dask included. CPU
 time (workers and client) per recording, and the CPU the machine's other
@@ -74,7 +75,7 @@ def _busy_seconds() -> float:
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(files: list[Path], workers: int, folder: Path) -> dict:
+def measure(files: list[Path], workers: int, folder: Path, uncertainty: bool = True) -> dict:
     """One batch run over ``files`` on a fresh LocalCluster of ``workers`` processes."""
     from distributed import Client, LocalCluster
 
@@ -83,18 +84,19 @@ def measure(files: list[Path], workers: int, folder: Path) -> dict:
             Client(cluster, set_as_default=False) as client:
         client.run(_warm)
         started = time.perf_counter() - start
-        out = folder / f"results_{workers}w.h5"
+        out = folder / f"results_{workers}w_{uncertainty}.h5"
+        settings = {**SETTINGS, "analysis": {**SETTINGS["analysis"], "uncertainty": uncertainty}}
         cpu = sum(client.run(_cpu_seconds).values()) + _cpu_seconds()
         busy = _busy_seconds()
         begin = time.perf_counter()
-        report = batch.run(files, out, settings=SETTINGS, scheduler=cluster.scheduler_address, progress=False)
+        report = batch.run(files, out, settings=settings, scheduler=cluster.scheduler_address, progress=False)
         seconds = time.perf_counter() - begin
         busy = _busy_seconds() - busy
         cpu = sum(client.run(_cpu_seconds).values()) + _cpu_seconds() - cpu
         rss = sorted(client.run(peak_rss_mib).values())
     if not report.ok:
         raise RuntimeError(f"the batch failed:\n{report.table()}")
-    return dict(workers=workers, seconds=seconds, per_minute=60.0 * len(files) / seconds, cpu=cpu / len(files),
+    return dict(workers=workers, uncertainty=uncertainty, seconds=seconds, per_minute=60.0 * len(files) / seconds, cpu=cpu / len(files),
                 rss=rss, startup=started, others=max(busy - cpu, 0.0) / seconds)
 
 
@@ -104,6 +106,8 @@ def main(argv=None) -> None:
     parser.add_argument("--frames", type=int, default=500)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--uncertainty", nargs="+", choices=["on", "off"], default=["on", "off"],
+                        help="with the error parts for every worker count, without them for 1 worker")
     parser.add_argument("--no-doc", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
 
@@ -113,18 +117,20 @@ def main(argv=None) -> None:
         files = write_recordings(folder, args.recordings, args.frames, args.size)
         print(f"wrote {len(files)} recordings in {time.perf_counter() - start:.1f} s", flush=True)
         rows = []
-        for workers in args.workers:
-            result = measure(files, workers, folder)
+        runs = [(workers, True) for workers in args.workers if "on" in args.uncertainty]
+        runs += [(min(args.workers), False)] if "off" in args.uncertainty else []
+        for workers, uncertainty in runs:
+            result = measure(files, workers, folder, uncertainty)
             print(result, flush=True)
-            rows.append([result["workers"], result["seconds"], result["per_minute"], result["cpu"],
+            rows.append([result["workers"], "yes" if uncertainty else "no", result["seconds"], result["per_minute"], result["cpu"],
                          " / ".join(f"{m:.0f}" for m in result["rss"]), result["startup"], result["others"]])
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    table = markdown_table(["workers", "wall time (s)", "recordings / min", "CPU per recording (s)",
+    table = markdown_table(["workers", "error parts", "wall time (s)", "recordings / min", "CPU per recording (s)",
                             "peak RSS per worker (MiB)", "cluster start (s)", "other processes' CPU (cores)"], rows)
-    body = f"""Command: `python benchmarks/batch.py --recordings {args.recordings} --frames {args.frames} --size {args.size} --workers {' '.join(map(str, args.workers))}`. Machine: {machine_line()}, {os.cpu_count()} CPU cores; each worker is one process with one thread (one torch thread).
+    body = f"""Command: `python benchmarks/batch.py --recordings {args.recordings} --frames {args.frames} --size {args.size} --workers {' '.join(map(str, args.workers))} --uncertainty {' '.join(args.uncertainty)}`. Machine: {machine_line()}, {os.cpu_count()} CPU cores; each worker is one process with one thread (one torch thread).
 
-{args.recordings} synthetic plates of {args.frames} frames at {args.size} x {args.size} px (12-bit HDF5, {args.frames * args.size * args.size * 2 / 2**20:.0f} MiB each), one vibration mode each. Per recording: displacement (Lucas-Kanade, the default), RMS and peak-to-peak maps, whole-frame spectrum, 5 peaks, and the operating deflection shape at each peak, stored in one results file. Wall time is `vibmag.batch.run` on a LocalCluster already started, its workers having imported vibmag (cluster start, shown apart, is paid once per batch). CPU per recording is the CPU time of the workers and the client over the run, per recording. The last column is the CPU the machine's other processes used meanwhile (from `/proc/stat`, in cores): this machine is shared, and with {os.cpu_count()} cores a second worker only helps as far as a core is free.
+{args.recordings} synthetic plates of {args.frames} frames at {args.size} x {args.size} px (12-bit HDF5, {args.frames * args.size * args.size * 2 / 2**20:.0f} MiB each), one vibration mode each. Per recording: displacement (Lucas-Kanade, the default), RMS and peak-to-peak maps, whole-frame spectrum, 5 peaks, and the operating deflection shape at each peak, stored in one results file; "error parts": measured with the displacement's noise and model error (`analysis.uncertainty`, the default), so the peaks' noise floor, SNR and sigma are the measurement's own, or not (floor read off the spectrum). Wall time is `vibmag.batch.run` on a LocalCluster already started, its workers having imported vibmag (cluster start, shown apart, is paid once per batch). CPU per recording is the CPU time of the workers and the client over the run, per recording. The last column is the CPU the machine's other processes used meanwhile (from `/proc/stat`, in cores): this machine is shared, and with {os.cpu_count()} cores a second worker only helps as far as a core is free.
 
 {table}
 
