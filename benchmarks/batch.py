@@ -100,6 +100,19 @@ def measure(files: list[Path], workers: int, folder: Path, uncertainty: bool = T
                 rss=rss, startup=started, others=max(busy - cpu, 0.0) / seconds)
 
 
+def _cost_of_parts(results: list[dict]) -> str:
+    """A sentence on what the error parts cost with one worker, from the run's rows with and without them."""
+    one = {r["uncertainty"]: r for r in results if r["workers"] == min(x["workers"] for x in results)}
+    if len(one) < 2:
+        return ""
+    on, off = one[True], one[False]
+    return (f"\nThe error parts cost {on['cpu'] / off['cpu']:.2f}x the CPU ({on['cpu']:.1f} s against {off['cpu']:.1f} s per "
+            f"recording, the same run) and {max(on['rss']) / max(off['rss']):.2f}x the peak memory per worker "
+            f"({max(on['rss']):.0f} against {max(off['rss']):.0f} MiB); `analysis.uncertainty = false` gives them up, "
+            f"and the peak table's floor is then the spectrum's own. Compare rows of one run: this shared machine's "
+            f"speed varies by up to 2x from run to run.\n")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recordings", type=int, default=8)
@@ -116,12 +129,13 @@ def main(argv=None) -> None:
         start = time.perf_counter()
         files = write_recordings(folder, args.recordings, args.frames, args.size)
         print(f"wrote {len(files)} recordings in {time.perf_counter() - start:.1f} s", flush=True)
-        rows = []
+        rows, results = [], []
         runs = [(workers, True) for workers in args.workers if "on" in args.uncertainty]
         runs += [(min(args.workers), False)] if "off" in args.uncertainty else []
         for workers, uncertainty in runs:
             result = measure(files, workers, folder, uncertainty)
             print(result, flush=True)
+            results.append(result)
             rows.append([result["workers"], "yes" if uncertainty else "no", result["seconds"], result["per_minute"], result["cpu"],
                          " / ".join(f"{m:.0f}" for m in result["rss"]), result["startup"], result["others"]])
     finally:
@@ -133,7 +147,7 @@ def main(argv=None) -> None:
 {args.recordings} synthetic plates of {args.frames} frames at {args.size} x {args.size} px (12-bit HDF5, {args.frames * args.size * args.size * 2 / 2**20:.0f} MiB each), one vibration mode each. Per recording: displacement (Lucas-Kanade, the default), RMS and peak-to-peak maps, whole-frame spectrum, 5 peaks, and the operating deflection shape at each peak, stored in one results file; "error parts": measured with the displacement's noise and model error (`analysis.uncertainty`, the default), so the peaks' noise floor, SNR and sigma are the measurement's own, or not (floor read off the spectrum). Wall time is `vibmag.batch.run` on a LocalCluster already started, its workers having imported vibmag (cluster start, shown apart, is paid once per batch). CPU per recording is the CPU time of the workers and the client over the run, per recording. The last column is the CPU the machine's other processes used meanwhile (from `/proc/stat`, in cores): this machine is shared, and with {os.cpu_count()} cores a second worker only helps as far as a core is free.
 
 {table}
-
+{_cost_of_parts(results)}
 To run the same batch on several machines, start a scheduler and workers there and pass `--scheduler`; see [docs/batch.md](batch.md#on-a-multi-machine-dask-cluster).
 """
     print(body)

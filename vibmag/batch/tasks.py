@@ -10,7 +10,7 @@ tiles and finds the peaks; deflection shapes at those peaks then need the
 tiles' displacement a second time (held by the workers meanwhile).
 
 With ``analysis.uncertainty`` (the default) a tile is measured with its error
-parts (``estimate_displacement(..., return_uncertainty=True)``): the tile also
+parts (the ``noise`` and ``model_error`` of :func:`vibmag.estimate_displacement`): the tile also
 holds its signed motion-model error (as large as the displacement) and two
 maps of its frame-to-frame noise. The peaks then take their noise floor, SNR
 and amplitude sigma from that noise and their systematic part from the model
@@ -49,8 +49,8 @@ import torch
 
 from .. import __version__
 from ..analysis import AnalysisError, BandError, RegionError, deflection_shape, find_peaks, region_mask, spectrum, waveform
-from ..errors import RecordingError
 from ..analysis.shapes import shape_sigma
+from ..errors import RecordingError
 from ..flow import estimate_displacement
 from ..flow.api import supports_uncertainty
 from ..io import open_recording
@@ -154,7 +154,7 @@ class TileReduction:
     spectra: dict  # region name -> [(mean spectrum (frequency, component), weight) per block of rows meeting the region]
     waveforms: dict  # region name -> [(mean waveform (time, component), weight) per block]
     seconds: float
-    corrected: dict = field(default_factory=dict)  # as spectra, of displacement minus model error (with error parts)
+    corrected: dict = field(default_factory=dict)  # as spectra, of displacement minus model error (empty lists without error parts)
     noise: dict = field(default_factory=dict)  # region name -> (sum, count) (component) of per-pixel noise RMS in the region
 
 
@@ -335,8 +335,7 @@ def tile_reduce(job: Job, tile: Tile, measured: xr.Dataset) -> TileReduction:
     rms = (rms[0] if len(rms) == 1 else xr.concat(rms, "y")).assign_attrs(units=units, long_name="RMS displacement")
     p2p = (p2p[0] if len(p2p) == 1 else xr.concat(p2p, "y")).assign_attrs(units=units, long_name="peak-to-peak displacement")
     noise = {} if "noise_rms" not in measured else {name: _noise_sums(measured["noise_rms"], weights[name] > 0) for name in weights}
-    return TileReduction(tile, rms, p2p, spectra, waveforms, seconds + time.perf_counter() - start,
-                         corrected if model_error is not None else {}, noise)
+    return TileReduction(tile, rms, p2p, spectra, waveforms, seconds + time.perf_counter() - start, corrected, noise)
 
 
 def _noise_sums(noise_rms: xr.DataArray, inside: np.ndarray) -> tuple[xr.DataArray, xr.DataArray]:
