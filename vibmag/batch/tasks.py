@@ -50,6 +50,7 @@ import torch
 from .. import __version__
 from ..analysis import AnalysisError, BandError, RegionError, deflection_shape, find_peaks, region_mask, spectrum, waveform
 from ..analysis.shapes import shape_sigma
+from ..analysis.spectra import noise_level
 from ..errors import RecordingError
 from ..flow import estimate_displacement
 from ..flow.api import supports_uncertainty
@@ -251,19 +252,14 @@ def _kept_parts(measured: xr.DataArray | xr.Dataset) -> xr.Dataset:
         return xr.Dataset({"displacement": measured})
     noise = measured["noise"]
     blocks = _row_blocks(noise)  # float64 temporaries of a block at a time, not of the tile
-    noise_rms = xr.concat([_noise_rms(noise.isel(y=rows)) for rows in blocks], "y")
+    noise_rms = xr.concat([noise_level(noise.isel(y=rows), keep=("component", "y", "x")) for rows in blocks], "y")
     sigma = xr.concat([shape_sigma(noise.isel(y=rows)) for rows in blocks], "y")
     return xr.Dataset({
         "displacement": measured["displacement"],
         "model_error": measured["model_error"],
-        "noise_rms": noise_rms.assign_attrs(units=noise.attrs.get("units", "px")),
+        "noise_rms": noise_rms,
         "shape_sigma": sigma,
     })
-
-
-def _noise_rms(noise: xr.DataArray) -> xr.DataArray:
-    """(component, y, x): the noise's RMS over time per pixel, as :func:`vibmag.analysis.spectra.noise_level` takes it."""
-    return np.sqrt((abs(noise.astype(float)) ** 2).mean("time", skipna=True))
 
 
 def _without_seconds(measured: xr.Dataset) -> tuple[xr.Dataset, float]:
