@@ -408,9 +408,10 @@ def noise_floor_markdown(args, rows: list[dict], command: str, speed_figures: di
                   f"the best OpenCV's {'met' if vib <= 0.35 else 'NOT met'} ({vib:.2f}x)."]
     lines += ["",
               "The adaptive window is not the default: it halves the noise of smooth motion, but its wide fit's bias on "
-              "curved mode shapes (-4 % amplitude for a mode of 96 px wavelength, examples/measure_in_mm.py; about "
-              "(96 / wavelength)^2 times that for longer ones) is below one pixel's noise, so no per-pixel test rejects "
-              "it, and it enters every region-averaged spectrum amplitude (docs/flow.md).", "",
+              "curved mode shapes (-3.4 % amplitude for a mode of 96 px wavelength on examples/measure_in_mm.py's 64x96 px "
+              "plate, -1.2 % with the fit's model error subtracted: benchmarks/window_bias.py; it falls faster than the "
+              "square of the wavelength for longer ones: docs/flow.md) is below one pixel's noise, so no per-pixel test "
+              "rejects it, and it enters every region-averaged spectrum amplitude (docs/flow.md).", "",
               "The same three ratios (still / Farneback; 0.01, 0.03 px / best OpenCV; vibration / best OpenCV) "
               "for every vibmag variant, targets 0.7, 0.7, 0.35:", "",
               *[f"- {name}: " + ", ".join(f"{x:.2f}" for x in _ratios(rows, name, opencv)) for name in names
