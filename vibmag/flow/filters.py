@@ -18,6 +18,8 @@ import torch.nn.functional as F
 
 __all__ = [
     "mirror_pad",
+    "odd_pad",
+    "local_linear_smooth",
     "gaussian_kernel1d",
     "bspline_prefilter_kernel",
     "convolve_kernels",

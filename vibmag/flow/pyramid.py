@@ -42,7 +42,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, *, mirror: bool = False) -> 
     pre-smoothing and the B-spline assume at an unpadded border, so the bottom
     and right borders of a padded frame are fitted as the top and left ones
     (a replicated pad read a bending mode's amplitude 8.6 % high in the 4 rows
-    above it, 1.1 % mirrored; docs/flow.md, Limits).
+    above it, 1.1 % mirrored; docs/flow.md, Uncertainty).
     """
     height, width = x.shape[-2:]
     pad_h = -height % multiple
