@@ -33,6 +33,7 @@ import numpy as np
 
 import vibmag
 from vibmag.analysis import find_peaks
+from vibmag.pipeline import survey
 from vibmag.synthetic import Mode, vibrating_plate
 
 WINDOWS = {"default (window=3)": {}, "window=6": {"window": 6.0}, "max_window=6": {"max_window": 6.0}}
@@ -83,19 +84,13 @@ def border_plates() -> dict:
             "100x76": vibrating_plate((100, 76), seed=7, **common)}
 
 
-def peak_error(measured, truth, region) -> tuple[float, float]:
-    """(% error, error / amplitude_sigma) of the y peak amplitude of ``region`` (None: whole frame)."""
-    from vibmag.analysis.spectra import noise_level
-
+def peak_error(ds, measured, region) -> tuple[float, float]:
+    """(% error, error / amplitude_sigma) of ``survey``'s y peak amplitude over ``region`` (None: whole frame)."""
     box = {} if region is None else {"region": region}
-    noise = measured["noise"] if region is None else measured["noise"].isel(y=slice(region[0], region[2]),
-                                                                            x=slice(region[1], region[3]))
-    exact = float(find_peaks(vibmag.spectrum(truth, **box), n=1)["amplitude"].sel(component="y")[0])
-    peak = find_peaks(vibmag.spectrum(measured["displacement"], **box), n=1, noise=noise_level(noise),
-                      systematic=vibmag.systematic_spectrum(measured["displacement"], measured["model_error"], **box))
-    peak = peak.sel(component="y").isel(peak=0)
-    amplitude = float(peak["amplitude"])
-    return 100.0 * (amplitude / exact - 1.0), (amplitude - exact) / float(peak["amplitude_sigma"])
+    exact = float(find_peaks(vibmag.spectrum(ds["true_displacement"], **box), n=1)["amplitude"].sel(component="y")[0])
+    peak = survey(ds, region=region, n_peaks=1, displacement=measured).sel(component="y").isel(peak=0)
+    amplitude = float(peak["peak_amplitude"])
+    return 100.0 * (amplitude / exact - 1.0), (amplitude - exact) / float(peak["peak_amplitude_sigma"])
 
 
 def waveform_gains(measured: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -113,7 +108,7 @@ def print_border_table() -> None:
         measured = vibmag.estimate_displacement(ds, progress=False, return_uncertainty=("noise", "model_error"))
         truth = ds["true_displacement"]
         height, width = ds.sizes["y"], ds.sizes["x"]
-        whole, inside = (peak_error(measured, truth, r) for r in (None, (12, 12, height - 12, width - 12)))
+        whole, inside = (peak_error(ds, measured, r) for r in (None, (12, 12, height - 12, width - 12)))
         gains = waveform_gains(measured["displacement"].values, truth.values)
         amplitude = np.abs(truth.values[:, 1]).max(0)
         bottom = float((gains[-4:] * amplitude[-4:]).sum() / amplitude[-4:].sum())
