@@ -25,7 +25,14 @@ vibmag/flow/lk.py) was chosen on that grid, so a second table checks it on
 scenes it was not chosen on (:data:`HELD_OUT`; 17 px border): a still plate,
 two modes with drift, examples/measure_in_mm.py's plate, short-wavelength sine
 modes, and moving objects over a still background (motion edges and
-occlusions, which no term of the prediction models).
+occlusions).
+
+A fourth table (:func:`print_outlines`) splits object scenes (:data:`OUTLINE_SCENES`,
+160 px, 4 objects over a still background) by the distance from the objects'
+outlines (where the exact displacement changes; 8 px border), with and without
+the motion-edge term of the prediction (``_motion_edge_variance`` in
+vibmag/flow/lk.py, set on the held-out objects scene, seed 1; the others it
+was not set on).
 
 A third table (:func:`print_peaks`) follows the parts of the uncertainty into
 the peak table of ``find_peaks`` on longer records (:data:`PEAK_SCENES`): the
@@ -194,6 +201,7 @@ def main(args) -> None:
     if not args.quick:
         print_held_out(options)
         print_peaks(options)
+        print_outlines(options)
     if not (args.quick or options):
         plot(rows, args)
         print(f"wrote {PLOT.relative_to(ROOT)}")
@@ -209,6 +217,62 @@ def print_held_out(options: dict) -> None:
         ratio = predicted / measured
         print(f"| {name} | {measured[0]:.4f} | {predicted[0]:.4f} | {ratio[0]:.2f} "
               f"| {measured[1]:.4f} | {predicted[1]:.4f} | {ratio[1]:.2f} |", flush=True)
+
+
+#: (seed, noise x 1/255, motions or None for object_scene's random ones; those with motions are one pair).
+OUTLINE_SCENES = ((1, 1.0, None), (2, 1.0, None), (3, 3.0, None), (4, 0.5, None),
+                  (5, 1.0, [(2.0, 1.0), (-3.0, 0.5), (1.0, -4.0), (5.0, 2.0)]),
+                  (6, 1.0, [(0.3, 0.1), (-0.2, 0.4), (0.5, -0.5), (0.1, 0.2)]))
+OUTLINE_BANDS = ((0, 1), (1, 3), (3, 8), (8, None), (0, None))
+
+
+def outline_distance(truth: np.ndarray) -> np.ndarray:
+    """(T, H, W) px from the nearest outline: pixels where the exact displacement (T, 2, H, W) changes."""
+    from scipy.ndimage import distance_transform_edt
+
+    change = (np.abs(np.diff(truth, axis=-1, prepend=truth[..., :1])).sum(1)
+              + np.abs(np.diff(truth, axis=-2, prepend=truth[..., :1, :])).sum(1))
+    return np.stack([distance_transform_edt(c <= 0.05) for c in change])
+
+
+def outline_ratios(ds, options: dict, border: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per band of :data:`OUTLINE_BANDS`: (predicted / measured RMS without, with the motion-edge term), x and y."""
+    from vibmag.flow import LucasKanade
+
+    frames = torch.from_numpy(np.asarray(ds["frames"].values, dtype=np.float32))[:, None]
+    estimator = LucasKanade(bias_correction=True, **options)  # as estimate_displacement measures
+    with torch.no_grad():
+        flow, _, covariance, model_error, edge = estimator.track_with_error_parts(estimator.prepare(frames[:1]),
+                                                                                  frames[1:])
+    without = covariance[:, 0::2].clamp_min(0.0) + model_error**2
+    variances = [v.numpy() for v in (without, without + edge)]
+    truth = ds["true_displacement"].values[1:]
+    error = flow.numpy() - truth
+    distance = outline_distance(truth)
+    inside = np.zeros(distance.shape, bool)
+    inside[:, border:-border, border:-border] = True
+    ratios = []
+    for low, high in OUTLINE_BANDS:
+        band = inside & (distance >= low) & (distance < (np.inf if high is None else high))
+        measured = (error.transpose(1, 0, 2, 3)[:, band] ** 2).mean(1)
+        ratios.append(tuple(np.sqrt(v.transpose(1, 0, 2, 3)[:, band].mean(1) / measured) for v in variances))
+    return ratios
+
+
+def print_outlines(options: dict) -> None:
+    """The fourth table of the module docstring."""
+    from vibmag.synthetic import object_scene
+
+    names = [f"{low}-{high} px" if high else (f"from {low} px" if low else "whole scene") for low, high in OUTLINE_BANDS]
+    print("\nObject scenes by distance from the outlines: predicted / measured RMS, x / y, "
+          "without -> with the motion-edge term:\n")
+    print("| scene | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+    for seed, noise, motion in OUTLINE_SCENES:
+        extra = {"n_frames": 6} if motion is None else {"n_frames": 2, "motion": motion}
+        ds = object_scene((160, 160), n_objects=4, noise=noise / 255, seed=seed, **extra)
+        cells = [f"{a[0]:.2f} / {a[1]:.2f} -> {b[0]:.2f} / {b[1]:.2f}" for a, b in outline_ratios(ds, options)]
+        label = f"seed {seed}, {noise:g}/255" + ("" if motion is None else f", motions {motion}")
+        print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
 
 
 def plot(rows, args) -> None:

@@ -159,7 +159,11 @@ def estimate_displacement(
         the estimated error of taking the motion as constant over the
         estimator's window, which follows the motion (a gain error of a
         curved mode shape, at the mode's own frequency; see
-        :func:`vibmag.analysis.systematic_spectrum`). ``vibmag.to_physical``
+        :func:`vibmag.analysis.systematic_spectrum`). ``uncertainty`` also
+        holds a third part, not given on its own: the error of a window that
+        straddles two motions (object outlines, occlusions), read from the
+        fit's residual energy where it stands above the frame's typical level;
+        zero on smooth motion. ``vibmag.to_physical``
         converts all three to mm with the displacement. See docs/flow.md for
         their calibration.
 
@@ -359,17 +363,18 @@ class _Tracker:
         """``(flow, confidence, uncertainty, noise, model_error)`` of a batch of frames, None for what is not asked.
 
         ``uncertainty`` (n, 2, H, W) is the 1-sigma of x and y: both frames'
-        noise and the motion-model error ``model_error`` (signed) in
-        quadrature. ``noise`` is the moving frame's share of the noise, the
+        noise, the motion-model error ``model_error`` (signed) and the
+        motion-edge error (a window straddling two motions) in quadrature. ``noise`` is the moving frame's share of the noise, the
         part that changes from frame to frame: the estimator weighs both
         frames' noise alike, and a reference averaged over K frames holds
         1/K of one frame's noise variance, so the moving frame holds
         K / (K + 1) of the total.
         """
         if self.return_uncertainty:
-            flow, confidence, covariance, model_error = self.estimator.track_with_error_parts(self.prepared, moving)
+            flow, confidence, covariance, model_error, edge = self.estimator.track_with_error_parts(self.prepared,
+                                                                                                   moving)
             variance = covariance[:, 0::2].clamp_min(0.0)  # channels xx, yy
-            return (flow, confidence, (variance + model_error**2).sqrt(), (self.frame_share * variance).sqrt(),
+            return (flow, confidence, (variance + model_error**2 + edge).sqrt(), (self.frame_share * variance).sqrt(),
                     model_error)
         if self.prepared is not None:
             if self.return_confidence:

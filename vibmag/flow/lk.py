@@ -87,6 +87,11 @@ _MODEL_ERROR_MAX_STEP = 4
 _MODEL_ERROR_GRID_SIGMA = 1.5
 #: Median of a chi-square variable with one degree of freedom.
 _MEDIAN_CHI2_1 = 0.4549
+#: Robust spreads (1.4826 median absolute deviations) of the window's residual energy above its median beyond
+#: which :func:`_motion_edge_variance` reads it as a flow error, and the gain from that excess to a squared error.
+_EDGE_SPREADS = 6.0
+_EDGE_GAIN = 2.0
+_MAD_TO_SD = 1.4826
 
 
 @dataclass(frozen=True)
@@ -299,19 +304,21 @@ class LucasKanade(nn.Module):
         covariance of :meth:`track_with_error_parts`, plus the outer product of
         its motion-model error unless ``motion_model`` is False (a test of
         whether a flow is noise, :mod:`vibmag.magnification.gate`, leaves it
-        out, since that error grows with the motion itself). ``sqrt`` of
-        channels 0 and 2 are the 1-sigma uncertainties of x and y.
+        out, since that error grows with the motion itself), and the motion-edge
+        variance on its diagonal. ``sqrt`` of channels 0 and 2 are the 1-sigma
+        uncertainties of x and y.
         """
-        flow, confidence, covariance, model_error = self.track_with_error_parts(reference, moving,
-                                                                               motion_model=motion_model)
+        flow, confidence, covariance, model_error, edge = self.track_with_error_parts(reference, moving,
+                                                                                     motion_model=motion_model)
         if motion_model:
-            covariance = covariance + _outer(model_error)
+            covariance = covariance + _outer(model_error) + torch.cat((edge[:, :1], torch.zeros_like(edge[:, :1]),
+                                                                       edge[:, 1:]), 1)
         return flow, confidence, covariance
 
     def track_with_error_parts(
         self, reference: PreparedReference, moving: torch.Tensor, *, motion_model: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Flow (N, 2, H, W), confidence (N, 1, H, W), noise covariance (N, 3, H, W) and model error (N, 2, H, W).
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Flow (N, 2, H, W), confidence (N, 1, H, W), noise covariance (N, 3, H, W), model error and edge variance (N, 2, H, W).
 
         The noise covariance ``(xx, xy, yy)`` px^2 is the estimator's sandwich
         covariance with the noise taken from the fit's residual
@@ -321,7 +328,10 @@ class LucasKanade(nn.Module):
         the motion as constant over its window (:func:`_motion_model_error`;
         where the wide window was kept, ``max_window``, that of the blend): it
         follows the motion, so it is a gain error at the motion's own
-        frequencies, not noise; None, and not computed, when ``motion_model`` is False.
+        frequencies, not noise. The edge variance (px^2, x and y) is the error a
+        window straddling two motions makes (:func:`_motion_edge_variance`),
+        which the smooth model error cannot state. Both None, and not
+        computed, when ``motion_model`` is False.
         """
         flow, error, fit, weight = self._track_with_error(reference, moving, keep_residual=True)
         opts = reference.options
@@ -329,14 +339,20 @@ class LucasKanade(nn.Module):
         bias = reference.bias
         with torch.no_grad():
             misfit = None if bias is None else misfit_energy(bias.misfit, flow.detach())
-            covariance = _covariance(reference.fine, fit.residual.detach(), opts.presmooth, misfit)
+            energy = _residual_energy(reference.fine, fit.residual.detach(), misfit)
+            covariance = _covariance(reference.fine, energy, opts.presmooth)
             if weight is not None:  # the blend (1 - w) fine + w wide, the two estimates taken as nested
                 fine_share = (1.0 - weight) ** 2
                 wide_misfit = None if bias is None else misfit_energy(bias.wide_misfit, flow.detach())
-                wide = _covariance(reference.wide, fit.wide_residual.detach(), opts.presmooth, wide_misfit)
+                wide = _covariance(reference.wide, _residual_energy(reference.wide, fit.wide_residual.detach(),
+                                                                    wide_misfit), opts.presmooth)
                 covariance = fine_share * covariance + (1.0 - fine_share) * wide
-            model_error = _blended_model_error(reference, fit, weight)[..., :height, :width] if motion_model else None
-        return flow, confidence_from_error(error, opts.tolerance), covariance[..., :height, :width], model_error
+            model_error = edge = None
+            if motion_model:
+                model_error = _blended_model_error(reference, fit, weight)[..., :height, :width]
+                edge = _motion_edge_variance(reference, energy, flow.detach())
+        return (flow, confidence_from_error(error, opts.tolerance), covariance[..., :height, :width], model_error,
+                edge)
 
     def _track_with_error(self, reference: PreparedReference, moving: torch.Tensor, *, keep_residual: bool = False):
         """Flow and its predicted error (px, (N, 1, H, W)) from the texture and the final residual.
@@ -598,19 +614,54 @@ def _noise_sd(residual: torch.Tensor, reference: PreparedReference) -> torch.Ten
     return (median / (_MEDIAN_CHI2_1 * gain)).sqrt()
 
 
-def _covariance(statistics: _WindowStatistics, residual: torch.Tensor, presmooth: float,
-                misfit: torch.Tensor | None = None) -> torch.Tensor:
-    """(N, 3, h, w) covariance ``(xx, xy, yy)`` px^2 of a window's fit (confidence.py), padded.
+def _residual_energy(statistics: _WindowStatistics, residual: torch.Tensor,
+                     misfit: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, 1, h, w) the window's mean squared residual of a fit, padded.
 
-    ``misfit``: the squared residual of the interpolation's misfit (vibmag.flow.bias), taken out of the
-    noise estimate (at most :data:`_MISFIT_SHARE` of the residual's energy).
+    ``misfit``: the squared residual of the interpolation's misfit (vibmag.flow.bias), taken out of it
+    (at most :data:`_MISFIT_SHARE` of the residual's energy).
     """
     energy = _window(residual**2, statistics.window)
     if misfit is not None:
         energy = energy - torch.minimum(_window(misfit, statistics.window), _MISFIT_SHARE * energy)
+    return energy
+
+
+def _covariance(statistics: _WindowStatistics, energy: torch.Tensor, presmooth: float) -> torch.Tensor:
+    """(N, 3, h, w) covariance ``(xx, xy, yy)`` px^2 of a window's fit (confidence.py) from its :func:`_residual_energy`, padded."""
     covariance = displacement_covariance(statistics.undamped_inverse, statistics.noise_structure, energy,
                                          noise_gain=noise_variance_gain(gaussian_kernel1d(presmooth)))
     return torch.cat(covariance, 1)
+
+
+def _motion_edge_variance(reference: PreparedReference, energy: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """(N, 2, H, W) px^2: the error variance of a window that straddles two motions (motion edges, occlusions).
+
+    There the fit mixes the motions, and each pixel's residual (the frame
+    sampled at the pixel's own flow against the reference) is the texture
+    times that pixel's flow error. The window's residual energy above the
+    frame's typical level (its median plus :data:`_EDGE_SPREADS` robust
+    spreads, so noise alone adds nothing) is read as a squared flow error,
+    ``excess / (tr A / 2)``, times :data:`_EDGE_GAIN`, and shared between x
+    and y by how much each component of the flow varies over the window (the
+    component that changes across the edge is the one in error). Zero on
+    smooth motion. Calibrated on one object scene of benchmarks/flow_uncertainty.py
+    and checked on others (docs/flow.md, Uncertainty).
+    """
+    height, width = reference.size
+    fine = reference.fine
+    energy = energy[..., :height, :width]
+    samples = energy[..., ::_NOISE_STRIDE, ::_NOISE_STRIDE].flatten(1)
+    median = samples.median(dim=1).values.view(-1, 1, 1, 1)
+    spread = _MAD_TO_SD * (samples - median.flatten(1)).abs().median(dim=1).values.view(-1, 1, 1, 1)
+    excess = (energy - median - _EDGE_SPREADS * spread).clamp_min(0.0)
+    xx, _, yy = (t[..., :height, :width] for t in fine.structure)
+    squared_error = _EDGE_GAIN * excess / (0.5 * (xx + yy) + fine.level.damping)
+    mean = _window(flow, fine.window)
+    variation = (_window(flow * flow, fine.window) - mean * mean).clamp_min(0.0)
+    total = variation.sum(dim=1, keepdim=True)
+    share = torch.where(total > 0, variation / total.clamp_min(torch.finfo(total.dtype).tiny), 0.5)
+    return squared_error * share
 
 
 def _reference_level(image, grad_x, grad_y, extent, window: float, damping_fraction: float):
