@@ -364,8 +364,9 @@ class _Tracker:
 
         ``uncertainty`` (n, 2, H, W) is the 1-sigma of x and y: both frames'
         noise, the motion-model error ``model_error`` (signed) and the
-        motion-edge error (a window straddling two motions) in quadrature. ``noise`` is the moving frame's share of the noise, the
-        part that changes from frame to frame: the estimator weighs both
+        motion-edge error (a window straddling two motions) in quadrature.
+        ``noise`` is the moving frame's share of the noise, the part that
+        changes from frame to frame: the estimator weighs both
         frames' noise alike, and a reference averaged over K frames holds
         1/K of one frame's noise variance, so the moving frame holds
         K / (K + 1) of the total.

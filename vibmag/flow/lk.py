@@ -87,10 +87,11 @@ _MODEL_ERROR_MAX_STEP = 4
 _MODEL_ERROR_GRID_SIGMA = 1.5
 #: Median of a chi-square variable with one degree of freedom.
 _MEDIAN_CHI2_1 = 0.4549
-#: Robust spreads (1.4826 median absolute deviations) of the window's residual energy above its median beyond
-#: which :func:`_motion_edge_variance` reads it as a flow error, and the gain from that excess to a squared error.
+#: Robust spreads of the window's residual energy above its median beyond which :func:`_motion_edge_variance`
+#: reads it as a flow error, and the gain from that excess to a squared error (set on benchmarks/flow_uncertainty.py).
 _EDGE_SPREADS = 6.0
 _EDGE_GAIN = 2.0
+#: A median absolute deviation times this is one standard deviation of a Gaussian (the robust spread).
 _MAD_TO_SD = 1.4826
 
 
