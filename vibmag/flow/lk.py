@@ -288,6 +288,10 @@ class LucasKanade(nn.Module):
             prepared = replace(prepared, bias=bias)
         return prepared
 
+    def fit_luminance(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, 1, H, W): the luminance of (N, C, H, W) ``frames`` as the fit compares it (less its local mean with ``highpass``)."""
+        return _fit_luminance(frames, self.options)
+
     def track(self, reference: PreparedReference, moving: torch.Tensor) -> torch.Tensor:
         """Flow (N, 2, H, W) from a prepared reference to ``moving`` (N, C, H, W)."""
         return self._run(reference, moving)[0]

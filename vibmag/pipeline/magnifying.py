@@ -129,6 +129,7 @@ def magnify(
     adapt_steps: int = 0,
     transition: float = DEFAULT_TRANSITION,
     flow_method: str | None = None,
+    flow_options: dict | None = None,
     gate: bool = True,
     chunk_frames: int = 16,
     output=None,
@@ -171,6 +172,10 @@ def magnify(
         Width of the alpha ramp at a region's edge, px (default 8).
     flow_method : str, optional
         Flow estimator for displacement-based methods (default vibmag's).
+    flow_options : dict, optional
+        Options of that estimator (:func:`vibmag.flow.get_estimator`), e.g.
+        ``{"highpass": 4.0}`` so a lighting change is not magnified as motion
+        (docs/flow.md).
     gate : bool
         Displacement-based methods: scale ``alpha - 1`` per pixel by the
         evidence that the measured motion is real (:class:`MotionEvidence`), so
@@ -239,7 +244,8 @@ def magnify(
     if method == "flowmag" and model is None:
         model = load_model()
     adapt_steps = _effective_adapt_steps(method, model, adapt_steps)
-    runner, identity = _runner(method, ds, plan, model=model, adapt_steps=adapt_steps, flow_method=flow_method)
+    runner, identity = _runner(method, ds, plan, model=model, adapt_steps=adapt_steps, flow_method=flow_method,
+                               flow_options=flow_options or {})
     passes = 2 if plan.band_hz or method in ("flowmag", "lagrangian", "splat") else 1
     with as_progress(progress, "magnification") as report, _FrameSink(ds, workdir) as sink:
         extra, computed = runner(ds, plan, sink, Ticker(report, cancel, total=plan.n_time * passes, what="magnification"),
@@ -480,21 +486,24 @@ def _to_numpy(frames: torch.Tensor) -> np.ndarray:
 # --- classical Eulerian methods ------------------------------------------------------------------
 
 
-def _runner(method: str, ds, plan: _Plan, *, model, adapt_steps: int, flow_method):
-    """The function running ``method``, and a string identifying what did the work."""
+def _runner(method: str, ds, plan: _Plan, *, model, adapt_steps: int, flow_method, flow_options: dict):
+    """The function running ``method``, and a string identifying what did the work (with the flow's options)."""
     if method in ("linear", "phase"):
         # as many pyramid levels as the whole frame has, so a crop's bands are the whole frame's (to the edge effects)
         levels = max_levels(ds.sizes["y"], ds.sizes["x"])
         algorithm = LinearEulerian(levels) if method == "linear" else RieszPhase(levels)
         return (lambda *args: _run_classical(algorithm, *args)), repr(algorithm)
-    estimator = get_estimator(flow_method)
+    estimator = get_estimator(flow_method, **flow_options)
+    options = "".join(f", {key}={value!r}" for key, value in sorted(flow_options.items()))
     if method == "lagrangian":
-        return (lambda *args: _run_displacement(estimator, _lagrangian_step, *args)), f"lagrangian warp, flow {flow_method or 'default'}"
+        return ((lambda *args: _run_displacement(estimator, _lagrangian_step, *args)),
+                f"lagrangian warp, flow {flow_method or 'default'}{options}")
     if method == "splat":
-        return (lambda *args: _run_displacement(estimator, _splat_step, *args)), f"forward splat, flow {flow_method or 'default'}"
+        return ((lambda *args: _run_displacement(estimator, _splat_step, *args)),
+                f"forward splat, flow {flow_method or 'default'}{options}")
     model = _flowmag_model(model, ds, adapt_steps)
     step = _flowmag_step(model)
-    return (lambda *args: _run_displacement(estimator, step, *args)), _model_identity(model, adapt_steps)
+    return (lambda *args: _run_displacement(estimator, step, *args)), _model_identity(model, adapt_steps) + options
 
 
 def _run_classical(algorithm, ds, plan: _Plan, sink: _FrameSink, ticker: Ticker, workdir) -> tuple[dict, tuple]:
@@ -613,14 +622,16 @@ def _track(estimator, ds: xr.Dataset, plan: _Plan, store: TemporalStore, ticker:
     Returns
     -------
     MotionEvidence
-        Accumulated over all frames, on the (h, w) grid of ``ds``.
+        Accumulated over all frames, on the (h, w) grid of ``ds``, from the
+        luminance the estimator compared (its ``fit_luminance`` where it has one).
     """
     reference = _frames(ds, slice(plan.reference, plan.reference + 1))
-    evidence = MotionEvidence(to_luminance(reference))
+    luminance = getattr(estimator, "fit_luminance", to_luminance)  # the images the estimator compared
+    evidence = MotionEvidence(luminance(reference))
     for part in iter_displacement(ds, estimator, _to_numpy(reference)[0], chunk_frames=plan.chunk_frames,
                                   cancel=ticker.cancel):
         with torch.no_grad():
-            evidence.add(to_luminance(part.frames), part.flow)
+            evidence.add(luminance(part.frames), part.flow)
         store.write(part.window.start, part.flow.reshape(part.flow.shape[0], -1).numpy())
         ticker.advance(part.window.stop - part.window.start)
     return evidence
