@@ -176,6 +176,8 @@ def test_progress_and_cancel(two_modes, tmp_path):
         ({"output": "/nonexistent-folder/x.h5"}, MagnifyError, "does not exist"),
         ({"output": "x.mp4"}, MagnifyError, "HDF5"),
         ({"flow_options": {"hipass": 4.0}}, OptionError, "unknown option 'hipass' \\(did you mean 'highpass'\\?\\)"),
+        ({"flow_options": "highpass=4"}, MagnifyError, "flow_options must be a dict of the flow estimator's options, got str"),
+        ({"flow_options": {"highpass": 4.0}, "method": "linear"}, MagnifyError, "'linear' measures none"),
     ],
 )
 def test_bad_arguments_are_refused_before_work(two_modes, kwargs, error, message):

@@ -239,6 +239,7 @@ def magnify(
     """
     if method not in METHODS:
         raise MagnifyError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    _check_flow_options(method, flow_options)
     plan = _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gate)
     _check_output(ds, plan, output, overwrite)
     if method == "flowmag" and model is None:
@@ -484,6 +485,17 @@ def _to_numpy(frames: torch.Tensor) -> np.ndarray:
 
 
 # --- classical Eulerian methods ------------------------------------------------------------------
+
+
+def _check_flow_options(method: str, flow_options) -> None:
+    """Raise MagnifyError unless ``flow_options`` is None or a dict, and given only to a method that measures flow."""
+    if flow_options is None:
+        return
+    if not isinstance(flow_options, dict):
+        raise MagnifyError(f"flow_options must be a dict of the flow estimator's options, got {type(flow_options).__name__}")
+    if method in ("linear", "phase") and flow_options:
+        raise MagnifyError(f"flow_options apply to the methods that measure displacement (lagrangian, splat, flowmag); "
+                           f"{method!r} measures none")
 
 
 def _runner(method: str, ds, plan: _Plan, *, model, adapt_steps: int, flow_method, flow_options: dict):
