@@ -319,8 +319,8 @@ class LucasKanade(nn.Module):
         flow, confidence, covariance, model_error, edge = self.track_with_error_parts(reference, moving,
                                                                                      motion_model=motion_model)
         if motion_model:
-            covariance = covariance + _outer(model_error) + torch.cat((edge[:, :1], torch.zeros_like(edge[:, :1]),
-                                                                       edge[:, 1:]), 1)
+            covariance = covariance + _outer(model_error)
+            covariance[:, 0::2] += edge  # the edge variance of x and y, on the diagonal (xx, yy)
         return flow, confidence, covariance
 
     def track_with_error_parts(
