@@ -9,7 +9,7 @@ import xarray as xr
 
 import vibmag
 from vibmag.analysis import BandError, RegionError
-from vibmag.errors import CancelledError, OptionError, OverwriteError, UnitError
+from vibmag.errors import CancelledError, OptionError, OptionValueError, OverwriteError, UnitError
 from vibmag.pipeline import MagnifyError
 from vibmag.pipeline import magnify as run_magnify
 from vibmag.synthetic import Mode, object_scene, render_magnified, vibrating_plate
@@ -176,7 +176,7 @@ def test_progress_and_cancel(two_modes, tmp_path):
         ({"output": "/nonexistent-folder/x.h5"}, MagnifyError, "does not exist"),
         ({"output": "x.mp4"}, MagnifyError, "HDF5"),
         ({"flow_options": {"hipass": 4.0}}, OptionError, "unknown option 'hipass' \\(did you mean 'highpass'\\?\\)"),
-        ({"flow_options": "highpass=4"}, MagnifyError, "flow_options must be a dict of the flow estimator's options, got str"),
+        ({"flow_options": "highpass=4"}, OptionValueError, "flow_options must be a dict of the flow estimator's options, got str"),
         ({"flow_options": {"highpass": 4.0}, "method": "linear"}, MagnifyError, "'linear' measures none"),
     ],
 )

@@ -36,6 +36,7 @@ from .analysis import RegionError, region_from_text
 from .batch import load_settings, run
 from .demo import DEMO_ALPHA, run_demo
 from .errors import OverwriteError, VibmagError
+from .flow import check_flow_options
 from .io import open_recording
 from .io.hdf5 import save
 from .io.outputs import check_output, check_output_folder, input_files, refuse_existing
@@ -48,7 +49,7 @@ from .reporting import report as write_report
 from .recording import MIN_SPECTRUM_FRAMES, describe_recording, require_frames
 from .units import frequency_hz
 
-__all__ = ["main", "build_parser", "describe_recording", "parse_band", "parse_region", "parse_points"]
+__all__ = ["main", "build_parser", "describe_recording", "parse_band", "parse_region", "parse_points", "parse_flow_option"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("-o", "--output", required=True, help="folder for spectrum.png, peaks.csv and analysis.h5")
     analyze.add_argument("--region", type=parse_region, help="box:y0,x0,y1,x1 or polygon:y,x;y,x;y,x (default: whole frame)")
     analyze.add_argument("--peaks", type=int, default=5, help="number of peaks to list (default: %(default)s)")
+    _add_flow_option(analyze)
     analyze.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     _add_recording_options(analyze)
     analyze.set_defaults(run=_run_analyze)
@@ -81,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     magnify.add_argument("--method", default="flowmag", choices=METHODS, help="default: %(default)s")
     magnify.add_argument("--adapt-steps", type=int, default=0, help="test-time adaptation steps (flowmag)")
     magnify.add_argument("--reference", type=int, default=0, help="reference frame index (default: %(default)s)")
+    _add_flow_option(magnify)
     magnify.add_argument("--fps", type=float, help="playback rate of the video (default: min(capture rate, 30))")
     magnify.add_argument("--overwrite", action="store_true", help="replace an existing output")
     _add_recording_options(magnify)
@@ -111,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--method", default="flowmag", choices=METHODS, help="magnification method of the clip (default: %(default)s)")
     report.add_argument("--adapt-steps", type=int, default=0, help="test-time adaptation steps (flowmag)")
     report.add_argument("--reference", type=int, default=0, help="reference frame index of the clip (default: %(default)s)")
+    _add_flow_option(report)
     report.add_argument("--peaks", type=int, default=5, help="peaks in the table, each with its deflection shape (default: %(default)s)")
     report.add_argument("--points", type=parse_points, help="pixels for waveform and orbit, y,x;y,x (default: the one that moves most)")
     report.add_argument("--max-clip-frames", type=int, default=150, help="the clip shows at most the first N frames (default: %(default)s)")
@@ -135,6 +139,18 @@ def _add_recording_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pixel-size", help="pixel size on the object, e.g. '0.05 mm'")
     parser.add_argument("--dataset", help="HDF5: path of the frames dataset, e.g. /cam0/frames")
     parser.add_argument("--bit-depth", type=int, help="effective bits of integer data whose file does not say")
+
+
+def _add_flow_option(parser: argparse.ArgumentParser) -> None:
+    """``--flow-option NAME=VALUE``, repeatable: an option of the displacement estimator."""
+    parser.add_argument("--flow-option", dest="flow_options", metavar="NAME=VALUE", type=parse_flow_option, action="append",
+                        help="an option of the displacement estimator, repeatable; e.g. highpass=4 so a lighting change "
+                             "is not read as motion (docs/flow.md)")
+
+
+def _flow_options(args: argparse.Namespace) -> dict:
+    """The ``--flow-option`` values as keywords, checked against the estimator before any work."""
+    return check_flow_options(None, dict(args.flow_options or ()))
 
 
 def _open_from_args(args: argparse.Namespace):
@@ -166,6 +182,30 @@ def parse_points(text: str) -> list[tuple[float, float]]:
     return points
 
 
+def parse_flow_option(text: str) -> tuple[str, object]:
+    """``"highpass=4"`` -> ``("highpass", 4)``; values: integers, numbers, true/false, none, comma-separated tuples
+    (``iterations=1,3``), else the text itself (the estimator checks them)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"a flow option is NAME=VALUE, e.g. highpass=4; got {text!r}")
+    items = [_option_value(part) for part in value.split(",")]
+    return name.strip(), items[0] if len(items) == 1 else tuple(items)
+
+
+def _option_value(text: str):
+    """One option value from its text: int, float, bool, None, or the stripped text."""
+    text = text.strip()
+    words = {"true": True, "false": False, "none": None}
+    if text.lower() in words:
+        return words[text.lower()]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def parse_region(text: str):
     """``"box:y0,x0,y1,x1"`` -> a box tuple; ``"polygon:y,x;y,x;..."`` -> (y, x) vertices (:func:`vibmag.analysis.region_from_text`)."""
     try:
@@ -179,11 +219,12 @@ def _run_analyze(args: argparse.Namespace) -> int:
     targets = [folder / name for name in ("spectrum.png", "peaks.csv", "analysis.h5")]
     refuse_existing(targets, args.overwrite)
     check_output_folder(folder, what="--output folder")
+    flow_options = _flow_options(args)
     ds = _open_from_args(args)
     require_frames(ds, MIN_SPECTRUM_FRAMES, "a spectrum")
     for target in targets:  # all refusals before any work: a refusal leaves no partial output
         _check_folder_target(target, ds, args.overwrite)
-    summary = survey(ds, region=args.region, n_peaks=args.peaks)
+    summary = survey(ds, region=args.region, n_peaks=args.peaks, flow_options=flow_options)
     folder.mkdir(parents=True, exist_ok=True)
     plot_survey(summary, targets[0], title=f"{Path(args.path).name}: displacement spectrum")
     table = peak_table(summary)
@@ -203,9 +244,11 @@ def _run_analyze(args: argparse.Namespace) -> int:
 def _run_magnify(args: argparse.Namespace) -> int:
     output = Path(args.output)
     check_output(output, suffixes=(".mp4", ".gif", ".h5", ".hdf5"), inputs=[args.path], overwrite=args.overwrite, what="--output")
+    flow_options = _flow_options(args)
     ds = _open_from_args(args)
     check_output(output, suffixes=(".mp4", ".gif", ".h5", ".hdf5"), inputs=[ds], overwrite=args.overwrite, what="--output")
-    options = dict(region=args.region, method=args.method, reference=args.reference, adapt_steps=args.adapt_steps)
+    options = dict(region=args.region, method=args.method, reference=args.reference, adapt_steps=args.adapt_steps,
+                   flow_options=flow_options)
     with progress_bar("magnifying") as update:
         if output.suffix.lower() in (".h5", ".hdf5"):
             magnify(ds, args.alpha, band=args.band, output=output, overwrite=args.overwrite, progress=update, **options)
@@ -269,6 +312,7 @@ def _run_batch(args: argparse.Namespace) -> int:
 def _run_report(args: argparse.Namespace) -> int:
     output = Path(args.output)
     check_report_outputs(output, inputs=[args.path], overwrite=args.overwrite, data_files=not args.no_data_files)
+    flow_options = _flow_options(args)
     ds = _open_from_args(args)
     require_frames(ds, MIN_SPECTRUM_FRAMES, "a report (its spectrum)")
     band = None if args.band is None else tuple(args.band)
@@ -277,7 +321,7 @@ def _run_report(args: argparse.Namespace) -> int:
     with progress_bar("report") as update:
         done = write_report(ds, output, band=band, region=args.region, method=args.method, alpha=args.alpha, n_peaks=args.peaks,
                             points=args.points, reference=args.reference, adapt_steps=args.adapt_steps,
-                            max_clip_frames=args.max_clip_frames, fps=args.fps, data_files=not args.no_data_files,
+                            flow_options=flow_options, max_clip_frames=args.max_clip_frames, fps=args.fps, data_files=not args.no_data_files,
                             overwrite=args.overwrite, options=command, progress=update)
     peak = done.dominant_peak
     if peak is not None:

@@ -58,6 +58,7 @@ def _one(outcome, path: Path, settings, overwrite: bool, progress) -> IndexEntry
                             pixel_size=settings.input.pixel_size, bit_depth=settings.input.bit_depth)
         done = report(ds, path, method=magnify.method, alpha=magnify.alpha, region=magnify.region,
                       n_peaks=settings.analysis.n_peaks, flow_method=settings.analysis.flow_method,
+                      flow_options=settings.analysis.flow_option_items(),
                       max_clip_frames=min(magnify.max_frames, MAX_CLIP_FRAMES), fps=magnify.fps, overwrite=overwrite,
                       options={"batch_recording": outcome.recording, "batch_settings": settings.source}, progress=progress)
     except (VibmagError, OSError, ValueError) as exc:

@@ -16,6 +16,7 @@ Example (TOML)::
     [analysis]
     n_peaks = 5
     deflection_shapes = true
+    flow_options = {highpass = 4.0}   # the displacement estimator's options (docs/flow.md)
 
     [analysis.regions]        # default: the whole frame
     beam = [10, 0, 40, 48]    # box (y0, x0, y1, x1), half-open
@@ -46,8 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analysis import RegionError, as_region
-from ..errors import UnitError, VibmagError
-from ..flow import available_methods
+from ..errors import OptionError, UnitError, VibmagError
+from ..flow import available_methods, check_flow_options
 from ..pipeline import METHODS
 from ..units import parse_quantity
 
@@ -160,6 +161,17 @@ def _flow_method(value) -> str:
     return _choice(available_methods())(value)
 
 
+def _flow_options(value) -> tuple:
+    """A table of the displacement estimator's options, name = number, boolean or string; checked against the
+    estimator once the section is read (:func:`_check_flow_options`)."""
+    if not isinstance(value, Mapping):
+        raise _Bad(f"expected a table of option = value, e.g. {{highpass = 4.0}}, got {_describe(value)}")
+    bad = [name for name, option in value.items() if not isinstance(option, (bool, int, float, str))]
+    if bad:
+        raise _Bad(f"option {bad[0]!r}: expected a number, true/false or a string, got {_describe(value[bad[0]])}")
+    return tuple(sorted(value.items()))
+
+
 def _dataset_path(value) -> str:
     value = _string(value)
     if not value.startswith("/"):
@@ -218,6 +230,7 @@ class AnalysisSettings:
     regions: tuple = _setting((), _regions, "named regions whose spectra, waveforms and peaks are computed (default: the whole frame)")
     n_peaks: int = _setting(5, _integer(1), "peaks listed per region")
     flow_method: str | None = _setting(None, _optional(_flow_method), "displacement estimator (default vibmag's)")
+    flow_options: tuple = _setting((), _flow_options, "its options, e.g. {highpass = 4.0} so a lighting change is not read as motion (docs/flow.md); also used by the clip")
     deflection_shapes: bool = _setting(False, _boolean, "operating deflection shape at every peak")
     uncertainty: bool = _setting(True, _boolean, "measure the displacement's error parts, so the peaks' noise floor, SNR and amplitude sigma are the measurement's own (twice the memory per tile; false: read off the spectrum)")
 
@@ -225,6 +238,10 @@ class AnalysisSettings:
         """``(name, region)`` pairs, region None for the whole frame; the whole frame when none are set."""
         items = self.regions or ((WHOLE_FRAME, "all"),)
         return tuple((name, None if region == "all" else region) for name, region in items)
+
+    def flow_option_items(self) -> dict:
+        """The estimator's options as keywords (``{}`` when none are set)."""
+        return dict(self.flow_options)
 
 
 @dataclass(frozen=True)
@@ -267,6 +284,9 @@ _SECTIONS = {
 }
 #: Settings that do not change results: results made with other values are still current.
 _NOT_IN_DIGEST = {("parallel", "retries")}
+#: Settings added after results were first stored, left out of the digest while at this default, so that results
+#: made before they existed stay current.
+_IN_DIGEST_IF_SET = {("analysis", "flow_options"): {}}
 
 
 @dataclass(frozen=True)
@@ -289,6 +309,8 @@ class BatchSettings:
                 value = getattr(getattr(self, section), f.name)
                 if f.name == "regions":
                     value = {name: _plain(region) for name, region in value}
+                elif f.name == "flow_options":
+                    value = dict(value)
                 values[f.name] = _plain(value)
             out[section] = values
         return out
@@ -298,6 +320,9 @@ class BatchSettings:
         data = self.to_dict()
         for section, key in _NOT_IN_DIGEST:
             data[section].pop(key)
+        for (section, key), default in _IN_DIGEST_IF_SET.items():
+            if data[section][key] == default:
+                data[section].pop(key)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def replace(self, **sections: Mapping) -> BatchSettings:
@@ -354,9 +379,20 @@ def parse_settings(data: Mapping | None, *, source: str = "settings") -> BatchSe
         if name == "magnify" and "magnify" in data and "enabled" not in raw:
             values["enabled"] = True
         sections[name] = cls(**values)
+        if name == "analysis" and not any(p.startswith(("analysis.flow_method:", "analysis.flow_options:")) for p in problems):
+            problems += _check_flow_options(sections[name])
     if problems:
         raise SettingsError(f"{source}: invalid settings:\n  " + "\n  ".join(problems))
     return BatchSettings(**sections, source=source)
+
+
+def _check_flow_options(analysis: AnalysisSettings) -> list[str]:
+    """The problem with ``analysis.flow_options`` for ``analysis.flow_method`` (an unknown name, a bad value), if any."""
+    try:
+        check_flow_options(analysis.flow_method, analysis.flow_option_items())
+    except OptionError as exc:
+        return [f"analysis.flow_options: {exc}"]
+    return []
 
 
 def _suggest(key, known) -> str:

@@ -7,7 +7,7 @@ it over a recording and returns labelled displacement (API.md).
 """
 
 from .api import estimate_displacement
-from .estimators import available_methods, estimate_flow, get_estimator
+from .estimators import available_methods, check_flow_options, estimate_flow, get_estimator
 from .lk import LucasKanade, LucasKanadeOptions, PreparedReference, lucas_kanade
 from .outlines import sharpen_outlines
 from .warp import warp
@@ -16,6 +16,7 @@ __all__ = [
     "estimate_displacement",
     "estimate_flow",
     "get_estimator",
+    "check_flow_options",
     "available_methods",
     "lucas_kanade",
     "LucasKanade",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+from collections.abc import Mapping
 from numbers import Real
 
 import torch
@@ -18,7 +19,8 @@ from torch import nn
 from ..errors import OptionError, OptionValueError
 from .lk import LucasKanade, LucasKanadeOptions
 
-__all__ = ["DEFAULT_METHOD", "available_methods", "get_estimator", "estimate_flow", "estimator_options"]
+__all__ = ["DEFAULT_METHOD", "available_methods", "get_estimator", "check_flow_options", "estimate_flow",
+           "estimator_options"]
 
 #: The estimator used when ``method`` is None (chosen by benchmarks/flow_accuracy.py).
 DEFAULT_METHOD = "lucas-kanade"
@@ -68,6 +70,29 @@ def get_estimator(method: str | None = None, **options) -> nn.Module:
         return _ESTIMATORS[name](**options)
     except (TypeError, ValueError) as exc:  # a value of the wrong type, or out of range, for a known option
         raise OptionValueError(f"flow method {name!r}: bad option value: {exc}") from None
+
+
+def check_flow_options(method: str | None = None, options: Mapping | None = None) -> dict:
+    """``options`` as a new dict, once the estimator called ``method`` is known to take them ({} for None).
+
+    What the front ends (:func:`vibmag.survey`, :func:`vibmag.report`, the
+    CLI's ``--flow-option``, the batch settings' ``analysis.flow_options``) run
+    before any work, so a misspelt option stops them at once.
+
+    Raises
+    ------
+    vibmag.errors.OptionValueError
+        If ``options`` is not a mapping, ``method`` is unknown, or a value is
+        out of range (as :func:`get_estimator`).
+    vibmag.errors.OptionError
+        If an option is not one the estimator takes.
+    """
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise OptionValueError(f"flow_options must be a dict of the flow estimator's options, got {type(options).__name__}")
+    get_estimator(method, **options)
+    return dict(options)
 
 
 def estimator_options(method: str | None = None) -> tuple[str, ...]:

@@ -45,6 +45,8 @@ def write_magnified_clip(
     method: str = "flowmag",
     reference: int = 0,
     adapt_steps: int = 0,
+    flow_method: str | None = None,
+    flow_options: dict | None = None,
     fps: float | None = None,
     stack: str | None = None,
     zoom: int | None = None,
@@ -64,7 +66,7 @@ def write_magnified_clip(
         Magnification factor.
     band_hz : (float, float), optional
         Band in Hz whose motion is magnified (None: all motion).
-    region, method, reference, adapt_steps, progress, cancel
+    region, method, reference, adapt_steps, flow_method, flow_options, progress, cancel
         As in :func:`vibmag.magnify`.
     fps : float, optional
         Playback rate (default: :func:`vibmag.write_video`'s).
@@ -81,7 +83,7 @@ def write_magnified_clip(
     check_output(path, suffixes=WRITE_SUFFIXES, inputs=[ds], overwrite=overwrite)  # before the work, not after
     band = None if band_hz is None else tuple(ureg.Quantity(float(edge), "Hz") for edge in band_hz)
     result = magnify(ds, alpha, band=band, region=region, method=method, reference=reference, adapt_steps=adapt_steps,
-                     progress=progress, cancel=cancel)
+                     flow_method=flow_method, flow_options=flow_options, progress=progress, cancel=cancel)
     layout = clip_layout(ds.sizes["y"], ds.sizes["x"])
     write_video(ds, Path(path), side_by_side=result, labels=("original", clip_label(method, alpha, band_hz)), timestamp=True,
                 fps=fps, stack=stack or layout["stack"], zoom=zoom or layout["zoom"], overwrite=overwrite)

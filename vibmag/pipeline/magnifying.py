@@ -55,7 +55,7 @@ import xarray as xr
 from .. import __version__
 from ..analysis import band_filter, check_band, region_bounds, region_mask
 from ..errors import MagnifyError, OverwriteError, VibmagWarning
-from ..flow import get_estimator, warp
+from ..flow import check_flow_options, get_estimator, warp
 from ..flow.api import _expand_box, batch_frames_for, iter_displacement
 from ..flow.evidence import MotionEvidence
 from ..flow.filters import to_luminance
@@ -72,10 +72,12 @@ from ..recording import describe_frames, frame_rate_hz, lazy_time_chunks
 from ..streaming import TemporalStore
 from ..units import format_quantity, frequency_hz
 
-__all__ = ["magnify", "METHODS", "MagnifyError", "MotionEvidence", "DEFAULT_TRANSITION", "MEMORY_RESULT_BYTES", "CROP_MARGIN"]
+__all__ = ["magnify", "METHODS", "MEASURES_FLOW", "MagnifyError", "MotionEvidence", "DEFAULT_TRANSITION", "MEMORY_RESULT_BYTES", "CROP_MARGIN"]
 
 #: The magnification methods, the self-supervised model first (the default).
 METHODS = ("flowmag", "lagrangian", "splat", "linear", "phase")
+#: The methods that measure the displacement (and so take ``flow_method`` and ``flow_options``).
+MEASURES_FLOW = ("flowmag", "lagrangian", "splat")
 #: The largest alpha accepted (beyond it float32 arithmetic overflows; far below, the warning after pass 1 says when it is too much).
 MAX_ALPHA = 1e9
 #: Results up to this size (float32 frames) are returned in memory; larger ones need ``output=``.
@@ -239,14 +241,14 @@ def magnify(
     """
     if method not in METHODS:
         raise MagnifyError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    _check_flow_options(method, flow_options)
+    flow_options = _check_flow_options(method, flow_method, flow_options)
     plan = _make_plan(ds, alpha, band, region, reference, transition, chunk_frames, gate)
     _check_output(ds, plan, output, overwrite)
     if method == "flowmag" and model is None:
         model = load_model()
     adapt_steps = _effective_adapt_steps(method, model, adapt_steps)
     runner, identity = _runner(method, ds, plan, model=model, adapt_steps=adapt_steps, flow_method=flow_method,
-                               flow_options=flow_options or {})
+                               flow_options=flow_options)
     passes = 2 if plan.band_hz or method in ("flowmag", "lagrangian", "splat") else 1
     with as_progress(progress, "magnification") as report, _FrameSink(ds, workdir) as sink:
         extra, computed = runner(ds, plan, sink, Ticker(report, cancel, total=plan.n_time * passes, what="magnification"),
@@ -487,15 +489,12 @@ def _to_numpy(frames: torch.Tensor) -> np.ndarray:
 # --- classical Eulerian methods ------------------------------------------------------------------
 
 
-def _check_flow_options(method: str, flow_options) -> None:
-    """Raise MagnifyError unless ``flow_options`` is None or a dict, and given only to a method that measures flow."""
-    if flow_options is None:
-        return
-    if not isinstance(flow_options, dict):
-        raise MagnifyError(f"flow_options must be a dict of the flow estimator's options, got {type(flow_options).__name__}")
-    if method in ("linear", "phase") and flow_options:
-        raise MagnifyError(f"flow_options apply to the methods that measure displacement (lagrangian, splat, flowmag); "
+def _check_flow_options(method: str, flow_method, flow_options) -> dict:
+    """``flow_options`` as a dict (:func:`vibmag.flow.check_flow_options`); MagnifyError for a method that measures no flow."""
+    if method not in MEASURES_FLOW and flow_options:
+        raise MagnifyError(f"flow_options apply to the methods that measure displacement ({', '.join(MEASURES_FLOW)}); "
                            f"{method!r} measures none")
+    return check_flow_options(flow_method, flow_options)
 
 
 def _runner(method: str, ds, plan: _Plan, *, model, adapt_steps: int, flow_method, flow_options: dict):

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from ..analysis import AnalysisError, find_peaks, region_mask, spectrum, systematic_spectrum, waveform
 from ..analysis.spectra import noise_level
-from ..flow import estimate_displacement
+from ..flow import check_flow_options, estimate_displacement
 from ..flow.api import supports_uncertainty
 from ..units import frequency_hz
 from ..viz import plot_spectrum, plot_waveform
@@ -26,8 +26,9 @@ from ..viz import plot_spectrum, plot_waveform
 __all__ = ["survey", "dominant_band", "band_around", "motion_maps", "peak_table", "plot_survey"]
 
 
-def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | None = None, progress=None,
-           cancel: threading.Event | None = None, displacement: xr.DataArray | xr.Dataset | None = None) -> xr.Dataset:
+def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | None = None,
+           flow_options: dict | None = None, progress=None, cancel: threading.Event | None = None,
+           displacement: xr.DataArray | xr.Dataset | None = None) -> xr.Dataset:
     """Measure a recording's displacement and summarise its vibration.
 
     Parameters
@@ -40,6 +41,9 @@ def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | 
         Peaks to list.
     flow_method : str, optional
         Flow estimator (default vibmag's).
+    flow_options : dict, optional
+        Its options (:func:`vibmag.flow.get_estimator`), e.g. ``{"highpass": 4.0}``
+        so a lighting change is not read as motion (docs/flow.md).
     progress : callable, bool or None
         Progress of the displacement estimate: ``progress(done, total)``, or a
         bar as in :func:`vibmag.estimate_displacement` (None: on a terminal).
@@ -48,8 +52,8 @@ def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | 
     displacement : xarray.DataArray or xarray.Dataset, optional
         The recording's displacement if already measured (e.g. by
         :func:`vibmag.estimate_displacement` for a report that also needs it);
-        then nothing is measured again and ``flow_method``, ``progress`` and
-        ``cancel`` are unused. The Dataset of ``return_uncertainty=True``
+        then nothing is measured again and ``flow_method``, ``flow_options``,
+        ``progress`` and ``cancel`` are unused. The Dataset of ``return_uncertainty=True``
         brings its error parts: the peaks' noise floor, SNR and amplitude
         sigma then come from its ``noise``, their systematic part from its
         ``model_error`` (:func:`vibmag.analysis.systematic_spectrum`). They are
@@ -71,7 +75,8 @@ def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | 
         region (its RMS over time, mean over pixels; absent where only the
         spectrum's own floor was used).
     """
-    measured = _measure(ds, flow_method, progress, cancel) if displacement is None else displacement
+    flow_options = check_flow_options(flow_method, flow_options)
+    measured = _measure(ds, flow_method, flow_options, progress, cancel) if displacement is None else displacement
     disp = measured["displacement"] if isinstance(measured, xr.Dataset) else measured
     spec = spectrum(disp, region=region)
     with_errors = isinstance(measured, xr.Dataset) and {"noise", "model_error"} <= set(measured.data_vars)
@@ -87,9 +92,9 @@ def survey(ds: xr.Dataset, *, region=None, n_peaks: int = 5, flow_method: str | 
     return summary
 
 
-def _measure(ds, flow_method, progress, cancel) -> xr.DataArray | xr.Dataset:
+def _measure(ds, flow_method, flow_options, progress, cancel) -> xr.DataArray | xr.Dataset:
     """The displacement, with its error parts (a Dataset) where the estimator gives them."""
-    return estimate_displacement(ds, method=flow_method, progress=progress, cancel=cancel,
+    return estimate_displacement(ds, method=flow_method, progress=progress, cancel=cancel, **flow_options,
                                  **({"return_uncertainty": True} if supports_uncertainty(flow_method) else {}))
 
 

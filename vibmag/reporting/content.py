@@ -40,7 +40,7 @@ from ..flow.api import supports_uncertainty
 from ..io.outputs import input_files
 from ..io.video import read_video
 from ..io.video_write import write_video
-from ..pipeline import dominant_band, magnify, peak_table, survey
+from ..pipeline import MEASURES_FLOW, dominant_band, magnify, peak_table, survey
 from ..pipeline.clip import clip_label, clip_layout
 from ..recording import frame_rate_hz, pixel_size_mm
 from ..units import frequency_hz, ureg
@@ -74,15 +74,18 @@ class ReportContent:
 
 def build_content(ds: xr.Dataset, *, band=None, region=None, method: str = "flowmag", alpha: float = DEFAULT_ALPHA,
                   n_peaks: int = 5, points=None, reference: int = 0, adapt_steps: int = 0, model=None,
-                  flow_method: str | None = None, max_clip_frames: int = MAX_CLIP_FRAMES,
+                  flow_method: str | None = None, flow_options: dict | None = None,
+                  max_clip_frames: int = MAX_CLIP_FRAMES,
                   max_clip_size: int = MAX_CLIP_SIZE, fps: float | None = None, clip: bool = True,
                   options: dict | None = None, progress=None, cancel: threading.Event | None = None) -> ReportContent:
     """Compute everything a report shows; see :func:`vibmag.report` for the parameters."""
     n_time = ds.sizes["time"]
     clip_frames = min(n_time, int(max_clip_frames)) if clip else 0
     steps = _Steps(progress, n_time + clip_frames + 2)
+    flow_options = flow_options or {}
     with_sigma = supports_uncertainty(flow_method)  # then the peaks' noise is the measurement's own, not the spectrum's floor
     measured = estimate_displacement(ds, method=flow_method, progress=steps.stage(n_time) or False, cancel=cancel,
+                                     **flow_options,
                                      **({"return_uncertainty": True} if with_sigma else {})).compute()
     disp = measured["displacement"] if with_sigma else measured
     summary = survey(ds, region=region, n_peaks=n_peaks, displacement=measured)
@@ -123,7 +126,8 @@ def build_content(ds: xr.Dataset, *, band=None, region=None, method: str = "flow
         try:
             content.clip, content.poster, data["clip"] = _clip(
                 ds.isel(time=slice(0, clip_frames)), alpha, band_hz, region=region, method=method, model=model,
-                reference=reference, adapt_steps=adapt_steps, flow_method=flow_method, max_size=max_clip_size, fps=fps,
+                reference=reference, adapt_steps=adapt_steps, flow_method=flow_method,
+                flow_options=flow_options if method in MEASURES_FLOW else None, max_size=max_clip_size, fps=fps,
                 progress=steps.stage(clip_frames), cancel=cancel)
         except BandError as exc:  # e.g. too few frames for the band filter: the report goes on without its clip
             logger.warning("no clip: %s", exc)
@@ -131,7 +135,8 @@ def build_content(ds: xr.Dataset, *, band=None, region=None, method: str = "flow
     data["settings"] = {"alpha": float(alpha), "band_hz": list(band_hz), "region": _describe(region), "method": method,
                         "n_peaks": int(n_peaks), "points": None if points is None else [list(map(float, p)) for p in points],
                         "reference": int(reference), "adapt_steps": int(adapt_steps),
-                        "flow_method": flow_method or "default", "max_clip_frames": int(max_clip_frames),
+                        "flow_method": flow_method or "default",
+                        "flow_options": flow_options, "max_clip_frames": int(max_clip_frames),
                         "max_clip_size": int(max_clip_size), "fps": fps, **(options or {})}
     data["provenance"] = _provenance(data.get("clip"), method)
     content.csv = {"peaks.csv": _peaks_csv(data["peaks"]), "spectrum.csv": _spectrum_csv(data["spectrum"])}
@@ -432,14 +437,15 @@ def _point(disp, point, band_hz, dominant_shape, size_mm, *, named: bool) -> tup
     return row, _png(fig)
 
 
-def _clip(ds, alpha, band_hz, *, region, method, model, reference, adapt_steps, flow_method, max_size, fps, progress,
-          cancel) -> tuple[bytes, bytes, dict]:
+def _clip(ds, alpha, band_hz, *, region, method, model, reference, adapt_steps, flow_method, flow_options, max_size,
+          fps, progress, cancel) -> tuple[bytes, bytes, dict]:
     """The first frames magnified beside the original, as MP4 bytes, a PNG poster, and what was done."""
     band = tuple(ureg.Quantity(edge, "Hz") for edge in band_hz)
     with warnings.catch_warnings(record=True) as caught:  # said in the report, beside the clip they are about
         warnings.simplefilter("always", VibmagWarning)
         result = magnify(ds, alpha, band=band, region=region, method=method, model=model, reference=reference,
-                         adapt_steps=adapt_steps, flow_method=flow_method, progress=progress, cancel=cancel)
+                         adapt_steps=adapt_steps, flow_method=flow_method, flow_options=flow_options, progress=progress,
+                         cancel=cancel)
     notes = [str(w.message) for w in caught if issubclass(w.category, VibmagWarning)]
     for note in notes:
         logger.warning("%s", note)

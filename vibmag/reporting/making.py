@@ -12,6 +12,7 @@ import xarray as xr
 
 from ..errors import OutputError, OverwriteError
 from ..files import atomic_path
+from ..flow import check_flow_options
 from ..io import open_recording
 from ..io.outputs import check_output, input_files
 from .content import DEFAULT_ALPHA, MAX_CLIP_FRAMES, MAX_CLIP_SIZE, build_content, check_points
@@ -92,6 +93,7 @@ def report(
     adapt_steps: int = 0,
     model=None,
     flow_method: str | None = None,
+    flow_options: dict | None = None,
     max_clip_frames: int = MAX_CLIP_FRAMES,
     max_clip_size: int = MAX_CLIP_SIZE,
     fps: float | None = None,
@@ -125,8 +127,10 @@ def report(
     points : sequence of (y, x), optional
         Pixels whose waveform and orbit are shown. Default: the point that
         moves most at the dominant peak.
-    reference, adapt_steps, model, flow_method
-        As in :func:`vibmag.magnify` (``flow_method`` also measures the displacement).
+    reference, adapt_steps, model, flow_method, flow_options
+        As in :func:`vibmag.magnify` (``flow_method`` and ``flow_options`` also
+        measure the displacement; the clip of a method that measures none,
+        linear or phase, does without them).
     max_clip_frames : int
         The clip shows at most the first this-many frames.
     max_clip_size : int
@@ -173,9 +177,10 @@ def report(
             raise TypeError(f"report needs a recording (xarray.Dataset) or a path, got {type(ds).__name__}")
         ds = open_recording(ds)
     check_points(points, ds)
+    flow_options = check_flow_options(flow_method, flow_options)
     content = build_content(ds, band=band, region=region, method=method, alpha=alpha, n_peaks=n_peaks, points=points,
                             reference=reference, adapt_steps=adapt_steps, model=model, flow_method=flow_method,
-                            max_clip_frames=max_clip_frames, max_clip_size=max_clip_size, fps=fps, clip=clip,
+                            flow_options=flow_options, max_clip_frames=max_clip_frames, max_clip_size=max_clip_size, fps=fps, clip=clip,
                             options=options, progress=progress, cancel=cancel)
     beside = {p.name: role for p, role in targets.items() if p != output}
     page = render_page(content, files=beside)
