@@ -178,3 +178,34 @@ def test_inspect_widget_finds_the_mode_at_a_clicked_point(viewer, qtbot, clip_in
     assert np.median(magnitude.data[16:48, 16:48]) == pytest.approx(amplitude, rel=0.1)
     assert np.ptp(phase.data[16:48, 16:48]) < 10.0  # a rigid mode: in phase everywhere
     assert type(vectors).__name__ == "Vectors" and vectors.data.shape[1:] == (2, 2)
+
+
+def test_ignore_lighting_changes_keeps_a_light_swing_out_of_the_spectrum(viewer, qtbot):
+    """A still-lit speckle plate whose 10 px blob of light swings by 6 % at 40 Hz (nothing moves): as recorded the
+    region's spectrum shows the light as a 40 Hz line (measured 0.027 px); with the box ticked the estimator removes
+    each frame's smooth brightness first (measured 0.0029 px; tests/test_flow_options.py has the same plate)."""
+    from vibmag.synthetic import vibrating_plate
+
+    ds = vibrating_plate((64, 64), n_frames=64, frame_rate="1 kHz", noise=1 / 255, seed=4, modes=[])
+    t = np.arange(64) / 1000.0
+    y, x = np.mgrid[:64, :64]
+    light = 0.06 * np.sin(2 * np.pi * 40.0 * t)[:, None, None] * np.exp(-((x - 30) ** 2 + (y - 34) ** 2) / 200.0)
+    lit = ds.assign(frames=(ds["frames"].dims, (ds["frames"].values + light).astype(np.float32)))
+    data, kwargs, _ = layer_data_tuple(lit.drop_vars("true_displacement"), "lit")
+    image = viewer.add_image(data, **kwargs)
+    _, widget = viewer.window.add_plugin_dock_widget("vibmag", "Inspect")
+    widget.image.value = image
+
+    def line_at_40_hz() -> float:
+        widget.region_button.native.click()  # the first click measures the displacement, then shows the region
+        _wait(qtbot, widget)
+        qtbot.waitUntil(lambda: widget.inspection is not None, timeout=WORK_TIMEOUT_MS)
+        line = float(widget.inspection.spectrum.sel(frequency=40.0, method="nearest").max())
+        widget.inspection = None
+        return line
+
+    as_recorded = line_at_40_hz()
+    widget.lighting.value = True  # drops the measurement made without it
+    assert widget.displacement is None
+    without_light = line_at_40_hz()
+    assert as_recorded > 0.02 and without_light < 0.2 * as_recorded, (as_recorded, without_light)

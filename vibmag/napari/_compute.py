@@ -38,12 +38,16 @@ __all__ = [
     "export_report",
 ]
 
+#: The estimator's options when a widget's "ignore lighting changes" box is ticked (docs/flow.md, limits, item 4).
+LIGHTING_OPTIONS = {"highpass": 4.0}
+
 #: About how many arrows the deflection-shape vectors layer draws (one every ``step`` px).
 _VECTORS = 400
 
 
 def measure_displacement(ds: xr.Dataset, *, region=None, chunk_frames: int = 16, progress: Progress | None = None,
-                         cancel: threading.Event | None = None, with_errors: bool = False) -> xr.DataArray | xr.Dataset:
+                         cancel: threading.Event | None = None, with_errors: bool = False,
+                         flow_options: dict | None = None) -> xr.DataArray | xr.Dataset:
     """:func:`vibmag.estimate_displacement` against frame 0, reporting progress and checking ``cancel`` per chunk.
 
     Parameters
@@ -58,6 +62,8 @@ def measure_displacement(ds: xr.Dataset, *, region=None, chunk_frames: int = 16,
         As in :func:`vibmag.magnify`.
     with_errors : bool
         Also measure the displacement's error parts (``return_uncertainty=True``), which :func:`inspect` uses.
+    flow_options : dict, optional
+        The estimator's options (:data:`LIGHTING_OPTIONS` when the widget's lighting box is ticked).
 
     Returns
     -------
@@ -68,7 +74,8 @@ def measure_displacement(ds: xr.Dataset, *, region=None, chunk_frames: int = 16,
         ``noise`` and ``model_error``.
     """
     return vibmag.estimate_displacement(ds, reference=0, region=region, chunk_frames=chunk_frames,
-                                        progress=progress or False, cancel=cancel, return_uncertainty=with_errors)
+                                        progress=progress or False, cancel=cancel, return_uncertainty=with_errors,
+                                        **(flow_options or {}))
 
 
 @dataclass(frozen=True)
@@ -86,15 +93,16 @@ class BandSuggestion:
 
 
 def suggest_bands(ds: xr.Dataset, region: np.ndarray | None = None, *, n: int = 5, relative_width: float = 0.25,
-                  progress: Progress | None = None, cancel: threading.Event | None = None) -> list[BandSuggestion]:
+                  progress: Progress | None = None, cancel: threading.Event | None = None,
+                  flow_options: dict | None = None) -> list[BandSuggestion]:
     """The dominant peaks of a region's motion spectrum, strongest first, each with a band around it.
 
     Measures displacement over the region's bounding box only, takes
     :func:`vibmag.spectrum` over the region and :func:`vibmag.find_peaks`; each
     band is ``f (1 -/+ relative_width)``, kept between the first bin and
-    Nyquist.
+    Nyquist. ``flow_options`` as in :func:`measure_displacement`.
     """
-    disp = measure_displacement(ds, region=bounding_box(region), progress=progress, cancel=cancel)
+    disp = measure_displacement(ds, region=bounding_box(region), progress=progress, cancel=cancel, flow_options=flow_options)
     spec = vibmag.spectrum(disp, region=region)
     peaks = vibmag.find_peaks(spec, n=n)
     freqs = spec["frequency"].values
@@ -225,9 +233,11 @@ def adaptation_acts() -> bool:
 
 
 def magnify_recording(ds: xr.Dataset, alpha: float, *, band=None, region=None, method: str = "flowmag",
-                      adapt_steps: int = 0, progress: Progress | None = None,
+                      adapt_steps: int = 0, flow_options: dict | None = None, progress: Progress | None = None,
                       cancel: threading.Event | None = None) -> xr.Dataset:
     """:func:`vibmag.magnify` for the widget: results too large for memory go to a temporary HDF5 file.
+
+    ``flow_options`` reach the estimator where ``method`` measures displacement (else they are not used).
 
     Such a file lies in ``<temp>/vibmag-napari/``, is read lazily by the
     result layer, and is deleted when Python exits (save the layer with the
@@ -241,18 +251,20 @@ def magnify_recording(ds: xr.Dataset, alpha: float, *, band=None, region=None, m
         output.unlink()
         atexit.register(_remove_quietly, output)
     return pipeline.magnify(ds, alpha, band=band, region=region, method=method, adapt_steps=adapt_steps, output=output,
-                   progress=progress, cancel=cancel)
+                            flow_options=flow_options if method in pipeline.MEASURES_FLOW else None,
+                            progress=progress, cancel=cancel)
 
 
 def export_report(ds: xr.Dataset, path, *, region=None, points=None, method: str = "flowmag", alpha: float = 20.0,
-                  progress: Progress | None = None, cancel: threading.Event | None = None):
+                  flow_options: dict | None = None, progress: Progress | None = None,
+                  cancel: threading.Event | None = None):
     """:func:`vibmag.report` for the Inspect widget's "Export report": the region's spectrum, the points' orbits.
 
     The save dialog has already asked before replacing a file, so an earlier
     report there is replaced (a file that is not a vibmag report never is).
     """
     return vibmag.report(ds, path, region=region, points=points, method=method, alpha=alpha, overwrite=True,
-                         progress=progress, cancel=cancel)
+                         flow_options=flow_options, progress=progress, cancel=cancel)
 
 
 def _remove_quietly(path: Path) -> None:

@@ -144,7 +144,14 @@ class _LayerForm(QWidget):
         self.viewer = viewer
         self.image = ComboBox(label="recording", choices=self._images)
         self.region = ComboBox(label="region", choices=self._regions)
+        self.lighting = CheckBox(text="ignore lighting changes", value=False,
+                                 tooltip="remove each frame's smooth brightness (4 px local mean) before measuring, so "
+                                         "a flicker or a passing reflection is not read as motion")
         self.task = TaskPanel()
+
+    def flow_options(self) -> dict | None:
+        """The displacement estimator's options the form asks for (None: the defaults)."""
+        return dict(_compute.LIGHTING_OPTIONS) if self.lighting.value else None
 
     def _images(self, _widget=None) -> list[tuple[str, object]]:
         return [(layer.name, layer) for layer in self.viewer.layers
@@ -190,8 +197,8 @@ class MagnifyWidget(_LayerForm):
         self.adapt_steps = SpinBox(label="adaptation steps", value=0, min=0, max=100000)
         self.placement = ComboBox(label="result", choices=["side by side", "overlay"], value="side by side")
         self.run_button = PushButton(text="Magnify")
-        self.form = Container(widgets=[self.image, self.region, self.alpha, self.use_band, self.low, self.high,
-                                       self.suggest_button, self.suggestions, self.method, self.adapt_steps,
+        self.form = Container(widgets=[self.image, self.region, self.lighting, self.alpha, self.use_band, self.low,
+                                       self.high, self.suggest_button, self.suggestions, self.method, self.adapt_steps,
                                        self.placement, self.run_button])
         layout = QVBoxLayout(self)
         layout.addWidget(self.form.native)
@@ -202,6 +209,7 @@ class MagnifyWidget(_LayerForm):
         self.use_band.changed.connect(self._band_enabled)
         self.image.changed.connect(self._forget_suggestions)
         self.region.changed.connect(self._forget_suggestions)
+        self.lighting.changed.connect(self._forget_suggestions)
         self.suggestions.changed.connect(self._apply_suggestion)
         self.method.changed.connect(self._adapt_enabled)
         self._adapt_enabled(self.method.value)
@@ -217,7 +225,7 @@ class MagnifyWidget(_LayerForm):
     def suggest(self) -> None:
         """Measure the region's motion in a worker and offer its dominant spectral peaks as bands."""
         _, ds, region = self._recording_and_region()
-        job = partial(_compute.suggest_bands, ds, region)
+        job = partial(_compute.suggest_bands, ds, region, flow_options=self.flow_options())
         self.task.run(lambda progress, cancel: job(progress=progress, cancel=cancel), on_done=self._show_suggestions,
                       what="measuring the region's spectrum")
 
@@ -226,7 +234,7 @@ class MagnifyWidget(_LayerForm):
         image, ds, region = self._recording_and_region()
         band = (ureg.Quantity(self.low.value, "Hz"), ureg.Quantity(self.high.value, "Hz")) if self.use_band.value else None
         job = partial(_compute.magnify_recording, ds, float(self.alpha.value), band=band, region=region,
-                      method=self.method.value, adapt_steps=int(self.adapt_steps.value))
+                      method=self.method.value, adapt_steps=int(self.adapt_steps.value), flow_options=self.flow_options())
         self.task.run(lambda progress, cancel: job(progress=progress, cancel=cancel),
                       on_done=partial(self._add_result, image), what=f"magnifying {image.name}")
 
@@ -268,8 +276,8 @@ class InspectWidget(_LayerForm):
         self.probe = CheckBox(text="click the recording to probe a point", value=True)
         self.measure_button = PushButton(text="Measure displacement")
         self.region_button = PushButton(text="Inspect region")
-        self.form = Container(widgets=[self.image, self.region, self.units, self.probe, self.measure_button,
-                                       self.region_button])
+        self.form = Container(widgets=[self.image, self.region, self.lighting, self.units, self.probe,
+                                       self.measure_button, self.region_button])
         self.figure = Figure(figsize=(4.0, 4.2), constrained_layout=True)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(320)
@@ -296,6 +304,7 @@ class InspectWidget(_LayerForm):
         self.inspection: _compute.Inspection | None = None
         self._target: tuple = ("point", None)  # what the plots show: ("point", (y, x)) or ("region", mask)
         self.units.changed.connect(lambda _: self._guarded(self._refresh))
+        self.lighting.changed.connect(self._forget_measurement)
         self.measure_button.changed.connect(lambda: self._guarded(self.measure))
         self.region_button.changed.connect(lambda: self._guarded(self.inspect_region))
         self.shape_button.clicked.connect(lambda: self._guarded(self.add_deflection_shape))
@@ -314,7 +323,8 @@ class InspectWidget(_LayerForm):
             if then is not None:
                 then()
 
-        self.task.run(partial(_measure, ds), on_done=done, what=f"measuring the displacement of {image.name}")
+        self.task.run(partial(_measure, ds, self.flow_options()), on_done=done,
+                      what=f"measuring the displacement of {image.name}")
 
     def inspect_point(self, y: float, x: float) -> None:
         """Show the waveform, spectrum and peaks at pixel (y, x) of the chosen recording."""
@@ -349,7 +359,7 @@ class InspectWidget(_LayerForm):
             if not path:
                 return
         point = self._target[1] if self._target[0] == "point" else None
-        job = partial(_export, ds, path, region, None if point is None else [point])
+        job = partial(_export, ds, path, region, None if point is None else [point], self.flow_options())
 
         def done(report) -> None:
             self.report = report
@@ -358,6 +368,10 @@ class InspectWidget(_LayerForm):
         self.task.run(job, on_done=done, what=f"writing the report of {image.name}")
 
     # --- plumbing --------------------------------------------------------------------------------
+
+    def _forget_measurement(self, *_) -> None:
+        """Drop the last measurement (made with other estimator options): the next inspection measures again."""
+        self.displacement = None
 
     def _current_measurement(self):
         """The chosen recording's last measurement (DataArray, or Dataset with error parts), or None."""
@@ -466,13 +480,15 @@ class InspectWidget(_LayerForm):
                 self._guarded(partial(self.inspect_point, y, x))
 
 
-def _measure(ds, progress, cancel):
+def _measure(ds, flow_options, progress, cancel):
     """The displacement, with its error parts where the default estimator gives them (the Inspect table's sigma)."""
-    return _compute.measure_displacement(ds, progress=progress, cancel=cancel, with_errors=supports_uncertainty())
+    return _compute.measure_displacement(ds, progress=progress, cancel=cancel, with_errors=supports_uncertainty(),
+                                         flow_options=flow_options)
 
 
-def _export(ds, path, region, points, progress, cancel):
-    return _compute.export_report(ds, path, region=region, points=points, progress=progress, cancel=cancel)
+def _export(ds, path, region, points, flow_options, progress, cancel):
+    return _compute.export_report(ds, path, region=region, points=points, flow_options=flow_options, progress=progress,
+                                  cancel=cancel)
 
 
 def _discard(callbacks: list, callback) -> None:
