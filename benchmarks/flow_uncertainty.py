@@ -226,18 +226,10 @@ OUTLINE_SCENES = ((1, 1.0, None), (2, 1.0, None), (3, 3.0, None), (4, 0.5, None)
 OUTLINE_BANDS = ((0, 1), (1, 3), (3, 8), (8, None), (0, None))
 
 
-def outline_distance(truth: np.ndarray) -> np.ndarray:
-    """(T, H, W) px from the nearest outline: pixels where the exact displacement (T, 2, H, W) changes."""
-    from scipy.ndimage import distance_transform_edt
-
-    change = (np.abs(np.diff(truth, axis=-1, prepend=truth[..., :1])).sum(1)
-              + np.abs(np.diff(truth, axis=-2, prepend=truth[..., :1, :])).sum(1))
-    return np.stack([distance_transform_edt(c <= 0.05) for c in change])
-
-
 def outline_ratios(ds, options: dict, border: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per band of :data:`OUTLINE_BANDS`: (predicted / measured RMS without, with the motion-edge term), x and y."""
     from vibmag.flow import LucasKanade
+    from vibmag.synthetic import outline_distance
 
     frames = torch.from_numpy(np.asarray(ds["frames"].values, dtype=np.float32))[:, None]
     estimator = LucasKanade(bias_correction=True, **options)  # as estimate_displacement measures
@@ -253,7 +245,7 @@ def outline_ratios(ds, options: dict, border: int = 8) -> list[tuple[np.ndarray,
     inside[:, border:-border, border:-border] = True
     ratios = []
     for low, high in OUTLINE_BANDS:
-        band = inside & (distance >= low) & (distance < (np.inf if high is None else high))
+        band = inside & (distance >= low) & (True if high is None else distance < high)  # inf: no outline
         measured = (error.transpose(1, 0, 2, 3)[:, band] ** 2).mean(1)
         ratios.append(tuple(np.sqrt(v.transpose(1, 0, 2, 3)[:, band].mean(1) / measured) for v in variances))
     return ratios

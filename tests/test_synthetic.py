@@ -421,3 +421,19 @@ def test_folding_motion_is_reported_not_rendered():
 def test_bad_scene_options_are_refused(options, message):
     with pytest.raises(SceneError, match=message):
         small_plate(**options)
+
+
+def test_outline_distance_measures_from_where_the_exact_motion_changes():
+    from vibmag.synthetic import outline_distance
+
+    truth = np.zeros((2, 2, 32, 32))
+    truth[1, 0, 10:20, 10:20] = 0.3  # a square moving 0.3 px in x over a still background; frame 0 still
+    distance = outline_distance(truth)
+    assert distance.shape == (2, 32, 32) and np.all(np.isinf(distance[0]))
+    # the motion changes between x = 9 and 10 and between 19 and 20 (and likewise in y): those pixels are outline
+    assert distance[1, 15, 10] == 0 and distance[1, 15, 20] == 0 and distance[1, 10, 15] == 0
+    assert distance[1, 15, 15] == 5 and distance[1, 15, 25] == 5 and distance[1, 15, 9] == 1
+    assert np.array_equal(outline_distance(truth[1]), distance[1])
+    assert np.all(np.isinf(outline_distance(truth[1], threshold=0.7)))  # the corner changes by 0.3 + 0.3
+    with pytest.raises(ValueError, match=r"\(T, 2, H, W\) or \(2, H, W\)"):
+        outline_distance(np.zeros((3, 32, 32)))

@@ -220,9 +220,7 @@ def test_window_sets_the_noise_level():
 
 def _outline_errors(options: dict) -> tuple[float, float]:
     """RMS end-point error (px) within 4 px of moving objects' outlines and away from them, 3 object scenes."""
-    from scipy import ndimage
-
-    from vibmag.synthetic import object_scene
+    from vibmag.synthetic import object_scene, outline_distance
 
     near, away = [], []
     for seed in range(3):
@@ -232,8 +230,7 @@ def _outline_errors(options: dict) -> tuple[float, float]:
         frames = torch.from_numpy(ds["frames"].values.astype(np.float32))[:, None]
         truth = ds["true_displacement"].values[1]
         flow = lucas_kanade(frames[:1], frames[1:], **options)[0].numpy()
-        varies = (np.abs(np.gradient(truth, axis=(1, 2))).sum(axis=(0, 1)) > 1e-3)
-        edge = ndimage.maximum_filter(varies, size=9)
+        edge = outline_distance(truth, threshold=1e-3) <= 4
         inner = np.zeros_like(edge)
         inner[12:-12, 12:-12] = True
         error = np.hypot(*(flow - truth))

@@ -69,15 +69,12 @@ def test_uncertainty_at_object_outlines_carries_the_error_of_a_window_straddling
     # an outline the window mixes two motions, an error the noise and the smooth motion model cannot state (without
     # the edge term the predicted sigma there was 0.15-0.22 of the measured RMS; with it 0.45-0.76); on smooth
     # motion the term is exactly zero, so the calibration above is untouched
-    from scipy.ndimage import distance_transform_edt
-    from vibmag.synthetic import object_scene
+    from vibmag.synthetic import object_scene, outline_distance
 
     ds = object_scene((160, 160), n_frames=6, n_objects=4, noise=1 / 255, seed=2)
     out = estimate_displacement(ds, return_uncertainty=True, **options)
     truth = ds["true_displacement"].values[1:]
-    outline = np.abs(np.diff(truth, axis=-1, prepend=truth[..., :1])).sum(1) + np.abs(
-        np.diff(truth, axis=-2, prepend=truth[..., :1, :])).sum(1) > 0.05
-    near = np.stack([distance_transform_edt(~o) < 3 for o in outline])
+    near = outline_distance(truth) < 3
     near[:, :8], near[:, -8:], near[:, :, :8], near[:, :, -8:] = False, False, False, False
     error = (out["displacement"].values[1:] - truth).transpose(1, 0, 2, 3)[:, near]
     sigma = out["uncertainty"].values[1:].transpose(1, 0, 2, 3)[:, near]

@@ -44,7 +44,8 @@ The names are imported from ``vibmag.synthetic`` itself; they live in
 :class:`Polygon`), ``plate`` (:class:`VibratingPlate`,
 :func:`vibrating_plate`), ``objects`` (:class:`Layer`, :class:`ObjectScene`,
 :func:`object_scene`), ``render`` (:func:`scene_from_json`,
-:func:`render_magnified`) and ``pair`` (:func:`shifted_pair`), on top of
+:func:`render_magnified`), ``pair`` (:func:`shifted_pair`) and ``outlines``
+(:func:`outline_distance`), on top of
 ``scene`` (the scene base class and the magnification request),
 ``sampling`` (sample grids, the pixel box filter, inverting the motion) and
 ``_common`` (:class:`SceneError`, the validators, the random streams).
@@ -66,6 +67,7 @@ from ._common import SceneError
 from .geometry import Ellipse, Polygon
 from .motion import Mode, Motion
 from .objects import Layer, ObjectScene, object_scene
+from .outlines import outline_distance
 from .pair import shifted_pair
 from .plate import VibratingPlate, vibrating_plate
 from .render import render_magnified, scene_from_json
@@ -87,4 +89,5 @@ __all__ = [
     "render_magnified",
     "scene_from_json",
     "shifted_pair",
+    "outline_distance",
 ]
