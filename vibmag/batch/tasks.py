@@ -55,7 +55,7 @@ from ..errors import RecordingError
 from ..flow import estimate_displacement
 from ..flow.api import supports_uncertainty
 from ..io import open_recording
-from ..pipeline import MEASURES_FLOW, dominant_band, motion_maps, plot_survey, write_magnified_clip
+from ..pipeline import dominant_band, flow_options_for, motion_maps, plot_survey, write_magnified_clip
 from ..units import frequency_hz, ureg
 from .inputs import Recording
 from .settings import BatchSettings
@@ -503,18 +503,13 @@ def magnified_clip(job: Job, summary: xr.Dataset) -> Clip:
         path = Path(folder) / "clip.mp4"
         try:
             write_magnified_clip(clip, path, options.alpha, band_hz=tuple(frequency_hz(edge) for edge in band),
-                                 method=options.method, region=region, fps=options.fps, **_clip_flow(job.settings))
+                                 method=options.method, region=region, fps=options.fps,
+                                 flow_method=job.settings.analysis.flow_method,
+                                 flow_options=flow_options_for(options.method, job.settings.analysis.flow_option_items()))
         except BandError as exc:  # e.g. a band too low for the clip's length
             return Clip(None, band, f"no clip: {exc}", time.perf_counter() - start)
         data = path.read_bytes()
     return Clip(data, band, "", time.perf_counter() - start)
-
-
-def _clip_flow(settings) -> dict:
-    """The displacement estimator of the analysis, for a clip whose method measures displacement."""
-    if settings.magnify.method not in MEASURES_FLOW:
-        return {}
-    return {"flow_method": settings.analysis.flow_method, "flow_options": settings.analysis.flow_option_items()}
 
 
 # --------------------------------------------------------------------------- the result

@@ -251,7 +251,7 @@ def magnify_recording(ds: xr.Dataset, alpha: float, *, band=None, region=None, m
         output.unlink()
         atexit.register(_remove_quietly, output)
     return pipeline.magnify(ds, alpha, band=band, region=region, method=method, adapt_steps=adapt_steps, output=output,
-                            flow_options=flow_options if method in pipeline.MEASURES_FLOW else None,
+                            flow_options=pipeline.flow_options_for(method, flow_options),
                             progress=progress, cancel=cancel)
 
 

@@ -15,13 +15,15 @@ Hz and lengths floats in px or mm.
 """
 
 from .clip import write_magnified_clip
-from .magnifying import DEFAULT_TRANSITION, MEASURES_FLOW, MEMORY_RESULT_BYTES, METHODS, MagnifyError, MotionEvidence, magnify
+from .magnifying import (DEFAULT_TRANSITION, MEASURES_FLOW, MEMORY_RESULT_BYTES, METHODS, MagnifyError, MotionEvidence,
+                         flow_options_for, magnify)
 from .surveying import band_around, dominant_band, motion_maps, peak_table, plot_survey, survey
 
 __all__ = [
     "magnify",
     "METHODS",
     "MEASURES_FLOW",
+    "flow_options_for",
     "MagnifyError",
     "MotionEvidence",
     "DEFAULT_TRANSITION",

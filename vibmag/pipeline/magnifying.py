@@ -72,7 +72,7 @@ from ..recording import describe_frames, frame_rate_hz, lazy_time_chunks
 from ..streaming import TemporalStore
 from ..units import format_quantity, frequency_hz
 
-__all__ = ["magnify", "METHODS", "MEASURES_FLOW", "MagnifyError", "MotionEvidence", "DEFAULT_TRANSITION", "MEMORY_RESULT_BYTES", "CROP_MARGIN"]
+__all__ = ["magnify", "METHODS", "MEASURES_FLOW", "flow_options_for", "MagnifyError", "MotionEvidence", "DEFAULT_TRANSITION", "MEMORY_RESULT_BYTES", "CROP_MARGIN"]
 
 #: The magnification methods, the self-supervised model first (the default).
 METHODS = ("flowmag", "lagrangian", "splat", "linear", "phase")
@@ -249,7 +249,7 @@ def magnify(
     adapt_steps = _effective_adapt_steps(method, model, adapt_steps)
     runner, identity = _runner(method, ds, plan, model=model, adapt_steps=adapt_steps, flow_method=flow_method,
                                flow_options=flow_options)
-    passes = 2 if plan.band_hz or method in ("flowmag", "lagrangian", "splat") else 1
+    passes = 2 if plan.band_hz or method in MEASURES_FLOW else 1
     with as_progress(progress, "magnification") as report, _FrameSink(ds, workdir) as sink:
         extra, computed = runner(ds, plan, sink, Ticker(report, cancel, total=plan.n_time * passes, what="magnification"),
                                  workdir)
@@ -486,9 +486,6 @@ def _to_numpy(frames: torch.Tensor) -> np.ndarray:
     return frames[:, 0].numpy() if frames.shape[1] == 1 else frames.permute(0, 2, 3, 1).numpy()
 
 
-# --- classical Eulerian methods ------------------------------------------------------------------
-
-
 def _check_flow_options(method: str, flow_method, flow_options) -> dict:
     """``flow_options`` as a dict (:func:`vibmag.flow.check_flow_options`); MagnifyError for a method that measures no flow."""
     if method not in MEASURES_FLOW and flow_options:
@@ -497,9 +494,20 @@ def _check_flow_options(method: str, flow_method, flow_options) -> dict:
     return check_flow_options(flow_method, flow_options)
 
 
+def flow_options_for(method: str, flow_options: dict | None) -> dict | None:
+    """The estimator options a magnification by ``method`` takes: ``flow_options`` where it measures displacement
+    (:data:`MEASURES_FLOW`), None for linear and phase (which :func:`magnify` refuses them for).
+
+    For front ends whose one set of options also measures the recording (a report, a batch, the napari widgets)."""
+    return flow_options if method in MEASURES_FLOW else None
+
+
+# --- classical Eulerian methods ------------------------------------------------------------------
+
+
 def _runner(method: str, ds, plan: _Plan, *, model, adapt_steps: int, flow_method, flow_options: dict):
     """The function running ``method``, and a string identifying what did the work (with the flow's options)."""
-    if method in ("linear", "phase"):
+    if method not in MEASURES_FLOW:  # linear, phase
         # as many pyramid levels as the whole frame has, so a crop's bands are the whole frame's (to the edge effects)
         levels = max_levels(ds.sizes["y"], ds.sizes["x"])
         algorithm = LinearEulerian(levels) if method == "linear" else RieszPhase(levels)

@@ -40,7 +40,7 @@ from ..flow.api import supports_uncertainty
 from ..io.outputs import input_files
 from ..io.video import read_video
 from ..io.video_write import write_video
-from ..pipeline import MEASURES_FLOW, dominant_band, magnify, peak_table, survey
+from ..pipeline import dominant_band, flow_options_for, magnify, peak_table, survey
 from ..pipeline.clip import clip_label, clip_layout
 from ..recording import frame_rate_hz, pixel_size_mm
 from ..units import frequency_hz, ureg
@@ -127,7 +127,7 @@ def build_content(ds: xr.Dataset, *, band=None, region=None, method: str = "flow
             content.clip, content.poster, data["clip"] = _clip(
                 ds.isel(time=slice(0, clip_frames)), alpha, band_hz, region=region, method=method, model=model,
                 reference=reference, adapt_steps=adapt_steps, flow_method=flow_method,
-                flow_options=flow_options if method in MEASURES_FLOW else None, max_size=max_clip_size, fps=fps,
+                flow_options=flow_options_for(method, flow_options), max_size=max_clip_size, fps=fps,
                 progress=steps.stage(clip_frames), cancel=cancel)
         except BandError as exc:  # e.g. too few frames for the band filter: the report goes on without its clip
             logger.warning("no clip: %s", exc)
