@@ -405,13 +405,9 @@ class LucasKanade(nn.Module):
         parts = [_fit_finest(reference, images[0][group], _rows(coarse, group))
                  for group in _frame_groups(images[0], shared)]
         if len(parts) == 1:
-            flow, fit, weight = parts[0]
-        else:
-            flows, fits, weights = zip(*parts)
-            flow, fit, weight = torch.cat(flows), _FinestFit.cat(fits), _cat(weights)
-        if reference.bias is not None:
-            flow = remove_interpolation_bias(flow, reference.bias)
-        return flow, fit, weight
+            return parts[0]
+        flows, fits, weights = zip(*parts)
+        return torch.cat(flows), _FinestFit.cat(fits), _cat(weights)
 
 
 def _fit_level(level: _ReferenceLevel, index: int, image: torch.Tensor, coarse: torch.Tensor | None,
@@ -436,7 +432,22 @@ def _fit_level(level: _ReferenceLevel, index: int, image: torch.Tensor, coarse: 
 
 
 def _fit_finest(reference: PreparedReference, image: torch.Tensor, coarse: torch.Tensor | None):
-    """The finest level of some frames: cropped flow, its :class:`_FinestFit` and the wide window's weight (as ``_run``)."""
+    """The finest level of some frames: cropped flow, its :class:`_FinestFit` and the wide window's weight (as ``_run``).
+
+    The interpolation bias is removed here, group by group (a reference of
+    N > 1 frames is one group), not from the whole call's flow: at 16 frames
+    of 512 x 512 px its intermediates (33 MB each) lie above glibc's mmap
+    threshold and fault in fresh pages, and the removal took 8 ms a frame
+    instead of 3.6.
+    """
+    flow, fit, weight = _fit_finest_uncorrected(reference, image, coarse)
+    if reference.bias is not None:
+        flow = remove_interpolation_bias(flow, reference.bias)
+    return flow, fit, weight
+
+
+def _fit_finest_uncorrected(reference: PreparedReference, image: torch.Tensor, coarse: torch.Tensor | None):
+    """:func:`_fit_finest` without the bias removal."""
     height, width = reference.size
     ref_level = reference.levels[0]
     flow, linearised, base, coefficients, start, warped = _fit_level(ref_level, 0, image, coarse, reference.options)
