@@ -438,7 +438,9 @@ def noise_floor_markdown(args, rows: list[dict], command: str, speed_figures: di
                   f"{default:.1f}. Target >= 50 frames/s at 512x512: {'met' if default >= 50 else 'NOT met'}. "
                   f"First call at this size {first:.1f} frames/s, {default / first:.2f}x the warm time (target <= 1.5x: "
                   f"{'met' if default / first <= 1.5 else 'NOT met'}). Measured on this 2-core machine, whose rates vary "
-                  "by up to 2x from run to run.", ""]
+                  f"by up to 2x from run to run; OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')} (with "
+                  "PASSIVE, OpenMP's threads sleep between operations instead of spinning, and the rates fall to "
+                  "about 0.65x: docs/flow.md).", ""]
     return "\n".join(lines)
 
 
