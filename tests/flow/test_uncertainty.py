@@ -67,8 +67,9 @@ def test_motion_model_term_vanishes_for_rigid_motion_and_carries_a_curved_mode(o
 def test_uncertainty_at_object_outlines_carries_the_error_of_a_window_straddling_two_motions(options):
     # four objects moving over a still background (seed 2; the motion-edge term was set on seed 1): within 3 px of
     # an outline the window mixes two motions, an error the noise and the smooth motion model cannot state (without
-    # the edge term the predicted sigma there was 0.15-0.22 of the measured RMS; with it 0.45-0.76); on smooth
-    # motion the term is exactly zero, so the calibration above is untouched
+    # the edge term the predicted sigma there was 0.15-0.22 of the measured RMS; with its residual part 0.52-0.73, with
+    # the flow-span floor for mixed windows too 0.56 / 0.79 (x / y), both estimators); on smooth motion the term is
+    # exactly zero, so the calibration above is untouched
     from vibmag.synthetic import object_scene, outline_distance
 
     ds = object_scene((160, 160), n_frames=6, n_objects=4, noise=1 / 255, seed=2)
@@ -79,7 +80,7 @@ def test_uncertainty_at_object_outlines_carries_the_error_of_a_window_straddling
     error = (out["displacement"].values[1:] - truth).transpose(1, 0, 2, 3)[:, near]
     sigma = out["uncertainty"].values[1:].transpose(1, 0, 2, 3)[:, near]
     ratio = np.sqrt((sigma**2).mean(1) / (error**2).mean(1))
-    assert np.all(ratio > 0.4) and np.all(ratio < 1.3)
+    assert np.all(ratio > 0.5) and np.all(ratio < 1.3)
 
     plate = vibrating_plate((96, 96), n_frames=6, frame_rate="1 kHz", noise=1 / 255, seed=1,
                             modes=(Mode("83 Hz", 0.4, direction=60, shape="bending"),))

@@ -91,6 +91,9 @@ _MEDIAN_CHI2_1 = 0.4549
 #: reads it as a flow error, and the gain from that excess to a squared error (set on benchmarks/flow_uncertainty.py).
 _EDGE_SPREADS = 6.0
 _EDGE_GAIN = 2.0
+#: Where that test flags a window, its pixel's error is at least this share of the squared span of the flow
+#: (largest minus smallest) within ``round(2 window / 3)`` px: the mean square of a mixing fraction uniform in [0, 1].
+_MIXING_SHARE = 1.0 / 3.0
 #: A median absolute deviation times this is one standard deviation of a Gaussian (the robust spread).
 _MAD_TO_SD = 1.4826
 
@@ -667,9 +670,15 @@ def _motion_edge_variance(reference: PreparedReference, energy: torch.Tensor, fl
     spreads, so noise alone adds nothing) is read as a squared flow error,
     ``excess / (tr A / 2)``, times :data:`_EDGE_GAIN`, and shared between x
     and y by how much each component of the flow varies over the window (the
-    component that changes across the edge is the one in error). Zero on
-    smooth motion. Calibrated on one object scene of benchmarks/flow_uncertainty.py
-    and checked on others (docs/flow.md, Uncertainty).
+    component that changes across the edge is the one in error). Where
+    the residual is that high, the fit may also have mixed two motions whose
+    difference the residual does not show (an occluded or uncovered pixel
+    matches neither): per component, the variance is at least
+    :data:`_MIXING_SHARE` times the squared span of the flow around the pixel
+    (:func:`_flow_span`), what a fit that mixes the motions on both sides by
+    a fraction uniform in [0, 1] errs on average. Zero on smooth motion.
+    Calibrated on one object scene of benchmarks/flow_uncertainty.py and
+    checked on others (docs/flow.md, Uncertainty).
     """
     height, width = reference.size
     fine = reference.fine
@@ -684,7 +693,14 @@ def _motion_edge_variance(reference: PreparedReference, energy: torch.Tensor, fl
     variation = (_window(flow * flow, fine.window) - mean * mean).clamp_min(0.0)
     total = variation.sum(dim=1, keepdim=True)
     share = torch.where(total > 0, variation / total.clamp_min(torch.finfo(total.dtype).tiny), 0.5)
-    return squared_error * share
+    mixing = _MIXING_SHARE * _flow_span(flow, max(1, round(2.0 * fine.window / 3.0))) ** 2 * (excess > 0)
+    return torch.maximum(squared_error * share, mixing)
+
+
+def _flow_span(flow: torch.Tensor, reach: int) -> torch.Tensor:
+    """(N, 2, H, W) px: per component, the largest minus the smallest flow within ``reach`` px (a square)."""
+    size = 2 * reach + 1
+    return F.max_pool2d(flow, size, 1, reach) + F.max_pool2d(-flow, size, 1, reach)
 
 
 def _reference_level(image, grad_x, grad_y, extent, window: float, damping_fraction: float):
