@@ -48,9 +48,10 @@ def test_analyze_writes_amplitude_sigma_and_snr_columns(tmp_path, noisy_plate, c
     lines = (tmp_path / "out" / "peaks.csv").read_text().splitlines()
     header = lines[0].split(",")
     assert header == ["frequency_hz", "rpm", "amplitude_x_px", "amplitude_y_px", "q", "amplitude_sigma_x_px",
-                      "amplitude_sigma_y_px", "snr"]
+                      "amplitude_sigma_y_px", "snr", "cycles"]
     first = dict(zip(header, (float(v) for v in lines[1].split(","))))
     assert first["frequency_hz"] == pytest.approx(125.0, abs=0.1)
+    assert first["cycles"] == pytest.approx(125.0 * 64 / 1000.0, rel=1e-3)  # 125 Hz over 64 frames at 1 kHz
     assert 0 < first["amplitude_sigma_x_px"] < 0.03 * first["amplitude_x_px"] and first["snr"] > 10
 
 

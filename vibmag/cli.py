@@ -228,10 +228,11 @@ def _run_analyze(args: argparse.Namespace) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     plot_survey(summary, targets[0], title=f"{Path(args.path).name}: displacement spectrum")
     table = peak_table(summary)
-    rows = ["frequency_hz,rpm,amplitude_x_px,amplitude_y_px,q,amplitude_sigma_x_px,amplitude_sigma_y_px,snr"] + [
-        f"{f:.6g},{r:.6g},{a[0]:.6g},{a[1]:.6g},{q:.4g},{e[0]:.3g},{e[1]:.3g},{n:.3g}"
-        for f, r, a, q, e, n in zip(table["frequency"].values, table["rpm"].values, table["amplitude"].values,
-                                    table["q"].values, table["amplitude_sigma"].values, table["snr"].values)
+    rows = ["frequency_hz,rpm,amplitude_x_px,amplitude_y_px,q,amplitude_sigma_x_px,amplitude_sigma_y_px,snr,cycles"] + [
+        f"{f:.6g},{r:.6g},{a[0]:.6g},{a[1]:.6g},{q:.4g},{e[0]:.3g},{e[1]:.3g},{n:.3g},{c:.3g}"
+        for f, r, a, q, e, n, c in zip(table["frequency"].values, table["rpm"].values, table["amplitude"].values,
+                                       table["q"].values, table["amplitude_sigma"].values, table["snr"].values,
+                                       table["cycles"].values)
     ]
     targets[1].write_text("\n".join(rows) + "\n")
     save(summary, targets[2], overwrite=args.overwrite)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .analysis.spectra import SNR_MIN
+from .analysis.spectra import SNR_MIN, resolved_peaks
 from .io.outputs import check_output, check_output_folder, refuse_existing
 from .pipeline import dominant_band, peak_table, plot_survey, survey, write_magnified_clip
 from .recording import describe_recording
@@ -81,11 +81,18 @@ def run_demo(output: str | Path = "vibmag-demo", *, overwrite: bool = False, met
     return list(targets.values())
 
 
+def _peak_flag(snr: float, resolved: bool, peaks) -> str:
+    """What recording.txt says after a peak: within the noise, or too few periods in the record to be a vibration."""
+    if not resolved:
+        return f"  (under {peaks['cycles'].attrs['min_cycles']:g} periods in the record: a drift or step, not a vibration)"
+    return "" if snr >= SNR_MIN else "  (within the noise)"
+
+
 def _report(description: str, peaks, band: tuple[str, str], alpha: float, method: str) -> str:
     """recording.txt: the recording, its peaks (region-mean amplitude per component, SNR where known) and what was magnified."""
     snr = peaks["snr"].values if "snr" in peaks else [float("nan")] * peaks.sizes["peak"]
-    rows = [f"{f:10.3f} Hz {a[0]:9.4f} px {a[1]:9.4f} px   SNR {s:5.1f}" + ("" if s >= SNR_MIN else "  (within the noise)")
-            for f, a, s in zip(peaks["frequency"].values, peaks["amplitude"].values, snr)]
+    rows = [f"{f:10.3f} Hz {a[0]:9.4f} px {a[1]:9.4f} px   SNR {s:5.1f}" + _peak_flag(s, ok, peaks)
+            for f, a, s, ok in zip(peaks["frequency"].values, peaks["amplitude"].values, snr, resolved_peaks(peaks))]
     low, high = (frequency_hz(edge) for edge in band)
     return "\n".join([description, "", "peaks of the displacement spectrum (frequency, amplitude x, amplitude y, SNR):",
                       *rows, "", f"magnified: {low:.4g} Hz - {high:.4g} Hz by {method}, alpha {alpha:g}", ""])

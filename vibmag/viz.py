@@ -18,7 +18,7 @@ from matplotlib.colors import hsv_to_rgb
 
 from .analysis.errors import AnalysisError
 from .analysis.shapes import shape_magnitude, shape_phase
-from .analysis.spectra import SNR_MIN
+from .analysis.spectra import SNR_MIN, resolved_peaks
 from .units import ureg
 
 __all__ = ["plot_waveform", "plot_spectrum", "plot_deflection_shape", "plot_motion_map", "plot_flow", "plot_orbit",
@@ -73,7 +73,9 @@ def plot_spectrum(spec: xr.DataArray, *, ax=None, peaks: xr.Dataset | None = Non
         line at its (refined) frequency and annotated with frequency and amplitude.
         A table with ``snr`` (``find_peaks(..., noise=...)``) marks only the
         peaks that stand above the noise (``snr >= SNR_MIN``, 4), and its
-        ``noise_floor`` is drawn as a dashed line per component.
+        ``noise_floor`` is drawn as a dashed line per component. A peak with
+        too few periods in the segment to be a vibration (``resolved_peaks``)
+        is labelled "(drift or step)".
     frequency_unit : str
         Unit of the frequency axis: "Hz" (default), "kHz", "rpm", ...
     log : bool
@@ -119,11 +121,12 @@ def plot_spectrum(spec: xr.DataArray, *, ax=None, peaks: xr.Dataset | None = Non
             heights = np.interp(peak_freqs, freqs, values)
             markers.append(ax.plot(peak_freqs, heights, "v", color=line.get_color(), ls="none")[0])
         tops = np.max([np.interp(peak_freqs, freqs, values) for _, values in columns], axis=0)
-        texts = [f"{f:.4g} {frequency_unit}" for f in peak_freqs]
-        rows = _label_rows(ax, peak_freqs, texts)
-        labels = [ax.annotate(text, (f, top), textcoords="offset points", xytext=(0, 6 + _ROW_POINTS * row),
-                              ha="center", fontsize="small", arrowprops=_leader(row))
-                  for f, top, text, row in zip(peak_freqs, tops, texts, rows)]
+        texts = [f"{f:.4g} {frequency_unit}" + ("" if ok else " (drift or step)")
+                 for f, ok in zip(peak_freqs, resolved_peaks(peaks))]
+        rows, shifts = _label_rows(ax, peak_freqs, texts)
+        labels = [ax.annotate(text, (f, top), textcoords="offset points", xytext=(shift, 6 + _ROW_POINTS * row),
+                              ha="center", fontsize="small", arrowprops=_leader(row or shift))
+                  for f, top, text, row, shift in zip(peak_freqs, tops, texts, rows, shifts)]
         _headroom(ax, float(np.max(tops)) if len(tops) else None, max(rows, default=0), log)
     shaded = None
     if band is not None:
@@ -152,26 +155,31 @@ def _draw_noise_floor(ax, peaks: xr.Dataset, lines: list, freqs: np.ndarray) -> 
 _ROW_POINTS = 11
 
 
-def _label_rows(ax, positions, texts: list[str]) -> list[int]:
-    """The row of each peak label (0 = just above its peak) so that no two labels of a row overlap.
+def _label_rows(ax, positions, texts: list[str]) -> tuple[list[int], list[float]]:
+    """The row of each peak label (0 = just above its peak) so that no two labels of a row overlap, and its shift.
 
     Widths are estimated from the text length and the font size, against the
-    axes' current width on the figure (so before any layout engine runs).
+    axes' current width on the figure (so before any layout engine runs). The
+    shift (points, to the right) keeps a label that would stick out of the
+    axes at either side inside them, e.g. that of a peak near 0 Hz.
     """
     ax.autoscale_view()
     x0, x1 = ax.get_xlim()
     width_points = ax.get_position().width * ax.figure.get_figwidth() * 72.0
     points_per_unit = width_points / (x1 - x0) if x1 != x0 else 0.0
     size = 0.62 * 8.33  # "small" text of a 10 pt font: average character width in points
-    rows, placed = [], []  # placed: (row, left, right) in points
+    rows, shifts, placed = [], [], []  # placed: (row, left, right) in points
     for x, text in zip(positions, texts):
         centre, half = (x - x0) * points_per_unit, 0.5 * len(text) * size + 2.0
+        shift = max(0.0, half - centre) - max(0.0, centre + half - width_points)
+        centre += shift
+        shifts.append(shift)
         row = 0
         while any(r == row and left < centre + half and centre - half < right for r, left, right in placed):
             row += 1
         placed.append((row, centre - half, centre + half))
         rows.append(row)
-    return rows
+    return rows, shifts
 
 
 def _leader(row: int) -> dict | None:

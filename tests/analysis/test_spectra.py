@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from vibmag.analysis import AnalysisError, find_peaks, spectrum, systematic_spectrum
+from vibmag.analysis import AnalysisError, find_peaks, resolved_peaks, spectrum, systematic_spectrum
 from vibmag.analysis.spectra import SNR_MIN
 from vibmag.errors import UnitError
 from vibmag.synthetic import Mode, vibrating_plate
@@ -116,7 +116,8 @@ def test_peak_table_and_quality_factor():
     response = np.exp(-zeta * omega * t) * np.sin(omega * np.sqrt(1 - zeta**2) * t)
     x = xr.DataArray(response, dims="time", coords={"time": t}, attrs={"units": "px"})
     table = find_peaks(spectrum(x, window="boxcar", detrend=None), n=1)
-    assert set(table.data_vars) == {"frequency", "rpm", "amplitude", "prominence", "bandwidth", "q"}
+    assert set(table.data_vars) == {"frequency", "rpm", "amplitude", "prominence", "bandwidth", "q", "cycles"}
+    assert float(table["cycles"][0]) == pytest.approx(fn * 4.0, abs=1.0)  # 100 Hz over the 4 s record
     assert table["frequency"].attrs["units"] == "Hz" and table["amplitude"].attrs["units"] == "px"
     assert float(table["frequency"][0]) == pytest.approx(fn, abs=0.25)
     assert float(table["q"][0]) == pytest.approx(1 / (2 * zeta), rel=0.05)
@@ -286,3 +287,28 @@ def test_systematic_parts_that_do_not_match_are_refused(two_modes):
         systematic_spectrum(disp, error, spec=spectrum(disp, scaling="psd"))
     with pytest.raises(AnalysisError, match="systematic must be a spectrum"):
         find_peaks(spectrum(disp), systematic=0.01)
+
+
+
+@pytest.mark.parametrize(("window", "lobe"), [("hann", 2.0), ("boxcar", 1.0), ("blackman", 3.0), ("flattop", 5.0)])
+def test_peaks_count_their_periods_against_the_windows_main_lobe(make_tones, window, lobe):
+    x = make_tones([(0.5, 40.25, 0.0)], n=1000)  # 1000 samples: 40.25 periods
+    peaks = find_peaks(spectrum(x, window=window), n=1)
+    assert peaks["cycles"].attrs["min_cycles"] == pytest.approx(lobe)
+    assert float(peaks["cycles"][0]) == pytest.approx(40.25, abs=0.02)
+    assert resolved_peaks(peaks).tolist() == [True]
+
+
+@pytest.mark.parametrize("window", ["hann", "flattop"])
+def test_a_step_in_the_record_is_no_resolved_vibration(window):
+    # 0.5 s at 150 Hz (75 samples, bins of 2 Hz): a 0.6 px step after 0.03 s (as the demo's beams show in x) and a
+    # 0.05 px sinusoid at 17.2 Hz (8.6 periods); the step's peak sits inside the window's main lobe around 0 Hz
+    t = np.arange(75) / 150.0
+    x = xr.DataArray(np.where(t > 0.03, 0.6, 0.0) + 0.05 * np.sin(2 * np.pi * 17.2 * t), dims="time",
+                     coords={"time": t}, attrs={"units": "px"})
+    peaks = find_peaks(spectrum(x, window=window), n=2)
+    np.testing.assert_allclose(peaks["cycles"].values, peaks["frequency"].values * 0.5, rtol=1e-12)
+    mode = int(np.argmin(np.abs(peaks["frequency"].values - 17.2)))
+    assert peaks["cycles"].values[mode] == pytest.approx(8.6, abs=0.1)
+    assert resolved_peaks(peaks).tolist() == [i == mode for i in range(2)]
+    assert resolved_peaks(peaks.drop_vars("cycles")).tolist() == [True, True]  # a table from before the column

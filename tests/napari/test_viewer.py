@@ -165,6 +165,8 @@ def test_inspect_widget_finds_the_mode_at_a_clicked_point(viewer, qtbot, clip_in
     headers = [widget.table.horizontalHeaderItem(i).text() for i in range(widget.table.columnCount())]
     assert float(widget.table.item(0, headers.index("\u03c3y [px]")).text()) == pytest.approx(
         float(inspection.peaks["amplitude_sigma"].sel(component="y")[0]), rel=0.06)  # shown to 2 digits
+    assert float(widget.table.item(0, headers.index("periods")).text()) == pytest.approx(
+        float(inspection.peaks["frequency"][0]) / float(inspection.spectrum["frequency"][1]), rel=0.01)
 
     widget.region.value = shapes
     widget.region_button.native.click()

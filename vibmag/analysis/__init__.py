@@ -2,7 +2,8 @@
 
 Filters (zero-phase, along ``time``): :func:`bandpass`, :func:`lowpass`,
 :func:`highpass`, :func:`bandstop`. Spectra: :func:`spectrum` (amplitude or
-PSD, averaged over a region), :func:`systematic_spectrum` and :func:`find_peaks`. Regions:
+PSD, averaged over a region), :func:`systematic_spectrum`, :func:`find_peaks` and
+:func:`resolved_peaks` (which peaks are vibrations, not a drift or a step). Regions:
 :func:`region_mask`, :func:`waveform`, :func:`orbit`. Operating deflection
 shapes: :func:`deflection_shape`, :func:`shape_magnitude`,
 :func:`shape_phase`, :func:`mac`. Units: :func:`to_physical` (px -> mm),
@@ -16,7 +17,7 @@ from .errors import AnalysisError, BandError, RegionError
 from .filters import band_filter, bandpass, bandpass_values, bandstop, check_band, highpass, lowpass
 from .regions import as_region, orbit, region_bounds, region_from_text, region_mask, waveform
 from .shapes import deflection_shape, mac, shape_magnitude, shape_phase
-from .spectra import find_peaks, spectrum, systematic_spectrum
+from .spectra import find_peaks, resolved_peaks, spectrum, systematic_spectrum
 
 __all__ = [
     "bandpass",
@@ -29,6 +30,7 @@ __all__ = [
     "spectrum",
     "systematic_spectrum",
     "find_peaks",
+    "resolved_peaks",
     "region_mask",
     "region_bounds",
     "as_region",

@@ -26,6 +26,7 @@ from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
                             QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from vibmag.analysis import resolved_peaks
 from vibmag.errors import CancelledError
 from vibmag.flow.api import supports_uncertainty
 from vibmag.pipeline import METHODS
@@ -423,10 +424,12 @@ class InspectWidget(_LayerForm):
         sigma = peaks["amplitude_sigma"].transpose("peak", "component") if "amplitude_sigma" in peaks else None
         headers = ["f [Hz]", f"x [{units}]", f"y [{units}]", "Q"]
         headers += [] if sigma is None else [f"\u03c3x [{units}]", f"\u03c3y [{units}]", "SNR"]
+        headers += ["periods"] if "cycles" in peaks else []
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         self.table.setRowCount(peaks.sizes["peak"])
         amplitude = peaks["amplitude"].transpose("peak", "component")
+        resolved = resolved_peaks(peaks)
         for row in range(peaks.sizes["peak"]):
             cells = [f"{float(peaks['frequency'][row]):.4g}",
                      f"{float(amplitude.sel(component='x')[row]):.3g}",
@@ -435,6 +438,8 @@ class InspectWidget(_LayerForm):
             if sigma is not None:  # the amplitudes' 1-sigma and the SNR (below 4: within the noise)
                 cells += [f"{float(sigma.sel(component=c)[row]):.2g}" for c in ("x", "y")]
                 cells.append(f"{float(peaks['snr'][row]):.3g}")
+            if "cycles" in peaks:  # periods in the record; too few: a drift or a step (resolved_peaks)
+                cells.append(f"{float(peaks['cycles'][row]):.3g}" + ("" if resolved[row] else " (drift or step)"))
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(text))
         if peaks.sizes["peak"]:

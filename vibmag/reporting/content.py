@@ -33,7 +33,8 @@ from PIL import Image
 from scipy import ndimage
 
 from .. import __version__
-from ..analysis import AnalysisError, BandError, bandpass, deflection_shape, find_peaks, orbit, waveform
+from ..analysis import (AnalysisError, BandError, bandpass, deflection_shape, find_peaks, orbit, resolved_peaks,
+                        waveform)
 from ..errors import VibmagError, VibmagWarning
 from ..flow import estimate_displacement
 from ..flow.api import supports_uncertainty
@@ -240,6 +241,9 @@ def _peak_rows(peaks: xr.Dataset, size_mm: float | None) -> list[dict]:
                     row[f"{name}_{c}_mm"] = _float(value * size_mm)
         if "snr" in one:
             row["snr"] = _float(np.max(one["snr"].values))
+        if "cycles" in one:
+            row["cycles"] = _float(one["cycles"])
+            row["resolved"] = bool(resolved_peaks(peaks)[i])
         rows.append(row)
     return rows
 

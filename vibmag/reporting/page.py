@@ -215,6 +215,7 @@ def _spectrum(content: ReportContent) -> str:
     mm = data["recording"]["pixel_size_mm"]
     sigma = any(k.startswith("amplitude_sigma_") for row in rows for k in row)
     snr = any("snr" in row for row in rows)
+    cycles = any("cycles" in row for row in rows)
     head = ["#", "frequency [Hz]", "rpm"]
     for c in components:
         head.append(f"amplitude {c} [px]")
@@ -226,7 +227,7 @@ def _spectrum(content: ReportContent) -> str:
                 head.append(f"&plusmn; {c} [mm]")
     if snr:
         head.append("SNR")
-    head += ["Q", "&minus;3 dB width [Hz]"]
+    head += ["Q", "&minus;3 dB width [Hz]"] + (["periods in the record"] if cycles else [])
     dominant = (data.get("dominant_peak") or {}).get("peak")
     body = []
     for row in rows:
@@ -242,6 +243,8 @@ def _spectrum(content: ReportContent) -> str:
         if snr:
             cells.append(_num(row.get("snr"), 3))
         cells += [_num(row["q"], 3), _num(row["bandwidth_hz"], 3)]
+        if cycles:
+            cells.append(_num(row.get("cycles"), 3, unit="" if row.get("resolved", True) else "(drift or step)"))
         mark = ' class="dominant"' if row["peak"] == dominant else ""
         body.append(f'<tr data-peak="{row["peak"]}"{mark}>{"".join(cells)}</tr>')
     table = (f'<table id="peak-table"><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>{"".join(body)}</table>'
@@ -250,7 +253,9 @@ def _spectrum(content: ReportContent) -> str:
     note = (f"Peaks of the region-average amplitude spectrum, largest first (vibmag.analysis.find_peaks); amplitudes "
             f"are the sinusoid's peak amplitude per component. The shaded row is the dominant peak; its band "
             f"{low:.4g} - {high:.4g} Hz ({data['band_chosen']}) is the one magnified. Q is the frequency over the "
-            "half-power width (resolution-limited for peaks as narrow as the window).")
+            "half-power width (resolution-limited for peaks as narrow as the window). Periods in the record: the "
+            "peak's frequency times the record's length; a peak with fewer than the window's main lobe is wide "
+            "(Hann: 2) cannot be told from a drift or a step and is marked so.")
     if sigma:
         note += (f" ± is the amplitude's 1-sigma uncertainty and SNR the peak over the noise floor, from "
                  f"{data.get('noise', 'the noise')} (find_peaks' noise columns; under {SNR_MIN:g} the peak stands within the noise).")
