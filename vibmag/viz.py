@@ -125,7 +125,7 @@ def plot_spectrum(spec: xr.DataArray, *, ax=None, peaks: xr.Dataset | None = Non
                  for f, ok in zip(peak_freqs, resolved_peaks(peaks))]
         rows, shifts = _label_rows(ax, peak_freqs, texts)
         labels = [ax.annotate(text, (f, top), textcoords="offset points", xytext=(shift, 6 + _ROW_POINTS * row),
-                              ha="center", fontsize="small", arrowprops=_leader(row or shift))
+                              ha="center", fontsize="small", arrowprops=_leader(row > 0 or shift != 0))
                   for f, top, text, row, shift in zip(peak_freqs, tops, texts, rows, shifts)]
         _headroom(ax, float(np.max(tops)) if len(tops) else None, max(rows, default=0), log)
     shaded = None
@@ -182,9 +182,9 @@ def _label_rows(ax, positions, texts: list[str]) -> tuple[list[int], list[float]
     return rows, shifts
 
 
-def _leader(row: int) -> dict | None:
-    """A thin line from a raised label down to its peak."""
-    return None if row == 0 else {"arrowstyle": "-", "color": "0.6", "lw": 0.6, "shrinkA": 0, "shrinkB": 2}
+def _leader(moved: bool) -> dict | None:
+    """A thin line from a label raised or shifted off its peak down to the peak (None for one right above it)."""
+    return None if not moved else {"arrowstyle": "-", "color": "0.6", "lw": 0.6, "shrinkA": 0, "shrinkB": 2}
 
 
 def _headroom(ax, top: float | None, rows: int, log: bool) -> None:
