@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 import vibmag
-from vibmag.analysis import deflection_shape, find_peaks, spectrum, systematic_spectrum
+from vibmag.analysis import deflection_shape, find_peaks, resolved_peaks, spectrum, systematic_spectrum
 from vibmag.cli import main as cli_main
 from vibmag.errors import OverwriteError
 from vibmag.analysis.spectra import noise_level
@@ -133,6 +133,9 @@ def test_the_peak_table_is_find_peaks_on_the_same_data(made):
     np.testing.assert_allclose(columns["rpm"], peaks["rpm"].values, rtol=1e-9)
     np.testing.assert_allclose(columns["Q"], peaks["q"].values, rtol=1e-9, equal_nan=True)
     np.testing.assert_allclose(columns["\u22123 dB width [Hz]"], peaks["bandwidth"].values, rtol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(columns["periods in the record"], peaks["cycles"].values, rtol=1e-9)
+    marked = ["drift or step" in "".join(tr.itertext()) for tr in peak_table.iter("tr") if tr.get("data-peak")]
+    assert marked == (~resolved_peaks(peaks)).tolist()
     size = done.data["recording"]["pixel_size_mm"]
     for c in peaks["component"].values:
         amplitude = peaks["amplitude"].sel(component=c).values
@@ -174,6 +177,13 @@ def test_the_deflection_shapes_are_deflection_shape_at_each_peak(made):
         c = shape.isel(y=y, x=x).values
         expected = [v for value in c for v in (abs(value), np.angle(value, deg=True))]
         np.testing.assert_allclose(values(table), expected, rtol=1e-9, atol=1e-9)
+    # a shape at a peak with too few periods in the record (the beams' drift) says it is no vibration
+    headings = {int(h.get("id").split("-")[1]): "".join(h.itertext()) for h in parse(done.path).iter("h3")
+                if (h.get("id") or "").startswith("shape-")}
+    unresolved = {p["peak"] for p in done.data["peaks"] if not p["resolved"]}
+    assert {peak for peak, text in headings.items() if "not a vibration" in text} == unresolved & set(headings)
+    if "showcase" in str(ds.attrs.get("source", "")):
+        assert unresolved  # the 1.3 Hz step in x
 
 
 def test_the_plate_shape_peaks_where_the_mode_moves(plate_report):

@@ -270,11 +270,13 @@ def _shapes(content: ReportContent) -> str:
            "(blank where the motion is under 5 % of its largest). Pixels in phase move together; 180&deg; apart, against each other.</p>"]
     if not content.data["shapes"]:
         out.append("<p>No peak lies between 0 Hz and Nyquist.</p>")
+    unresolved = {peak["peak"] for peak in content.data["peaks"] if not peak.get("resolved", True)}
     for row in content.data["shapes"]:
         components = [k[len("magnitude_"):-len("_px")] for k in row if k.startswith("magnitude_") and k.endswith("_px")]
         head = "<tr><th>largest motion at (y, x)</th>" + "".join(f"<th>|c<sub>{c}</sub>| [px]</th><th>phase {c} [deg]</th>" for c in components) + "</tr>"
         cells = "".join(_num(row[f"magnitude_{c}_px"], 4) + _num(row[f"phase_{c}_deg"], 4) for c in components)
-        out.append(f'<h3 id="shape-{row["peak"]}">Peak {row["peak"]}: {row["frequency_hz"]:.4g} Hz</h3>'
+        flag = " (too few periods in the record: a drift or a step, not a vibration)" if row["peak"] in unresolved else ""
+        out.append(f'<h3 id="shape-{row["peak"]}">Peak {row["peak"]}: {row["frequency_hz"]:.4g} Hz{_e(flag)}</h3>'
                    f'<table class="shape" data-peak="{row["peak"]}">{head}<tr><td>{_e(tuple(row["at_yx"]))}</td>{cells}</tr></table>'
                    + _img(content, f"shape{row['peak'] - 1}", f"deflection shape at {row['frequency_hz']:.4g} Hz"))
     return "\n".join(out)
