@@ -289,7 +289,6 @@ def test_systematic_parts_that_do_not_match_are_refused(two_modes):
         find_peaks(spectrum(disp), systematic=0.01)
 
 
-
 @pytest.mark.parametrize(("window", "lobe"), [("hann", 2.0), ("boxcar", 1.0), ("blackman", 3.0), ("flattop", 5.0)])
 def test_peaks_count_their_periods_against_the_windows_main_lobe(make_tones, window, lobe):
     x = make_tones([(0.5, 40.25, 0.0)], n=1000)  # 1000 samples: 40.25 periods

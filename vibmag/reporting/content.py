@@ -228,6 +228,7 @@ def _peak_rows(peaks: xr.Dataset, size_mm: float | None) -> list[dict]:
     """One dict per peak, with every column find_peaks gives (and mm where the pixel size is known)."""
     rows = []
     components = [str(c) for c in peaks["component"].values] if "component" in peaks.coords else ["value"]
+    resolved = resolved_peaks(peaks)
     for i in range(peaks.sizes.get("peak", 0)):
         one = peaks.isel(peak=i)
         row = {"peak": i + 1, "frequency_hz": float(one["frequency"]), "rpm": float(one["rpm"]), "q": _float(one["q"]),
@@ -243,7 +244,7 @@ def _peak_rows(peaks: xr.Dataset, size_mm: float | None) -> list[dict]:
             row["snr"] = _float(np.max(one["snr"].values))
         if "cycles" in one:
             row["cycles"] = _float(one["cycles"])
-            row["resolved"] = bool(resolved_peaks(peaks)[i])
+            row["resolved"] = bool(resolved[i])
         rows.append(row)
     return rows
 
